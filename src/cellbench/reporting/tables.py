@@ -1,0 +1,42 @@
+"""Result tables: the COOS Table-3 layout in Markdown."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+SPLIT_ORDER = ("train", "test1", "test2", "test3", "test4")
+
+
+def benchmark_markdown(results: pd.DataFrame, reference: pd.DataFrame | None = None) -> str:
+    """Table-3 layout: rows representation/layer/classifier, columns splits, cells ``mean +- std``.
+
+    ``results`` has columns ``representation, layer, classifier, split, balanced_error`` and
+    optionally ``balanced_error_std, n_seeds``. ``reference`` (same keys, column
+    ``published_balanced_error``) adds the seed's published number beside each cell.
+    """
+    need = {"representation", "layer", "classifier", "split", "balanced_error"}
+    missing = sorted(need - set(results.columns))
+    if missing:
+        raise ValueError(f"results table is missing column(s) {missing}")
+    splits = [s for s in SPLIT_ORDER if s in set(results["split"])]
+    keys = ["representation", "layer", "classifier"]
+    ref = None
+    if reference is not None and len(reference):
+        ref = reference.set_index(keys + ["split"])["published_balanced_error"]
+    lines = ["| representation | layer | classifier | " + " | ".join(splits) + " |",
+             "|---|---|---|" + "---|" * len(splits)]
+    for key, grp in results.groupby(keys, sort=True):
+        g = grp.set_index("split")
+        cells = []
+        for s in splits:
+            if s not in g.index:
+                cells.append("")
+                continue
+            m = g.loc[s, "balanced_error"]
+            sd = g.loc[s, "balanced_error_std"] if "balanced_error_std" in g else float("nan")
+            cell = f"{100 * m:.1f}" + (f" ± {100 * sd:.1f}" if pd.notna(sd) and sd > 0 else "")
+            if ref is not None and (*key, s) in ref.index:
+                cell += f" (paper {100 * ref.loc[(*key, s)]:.1f})"
+            cells.append(cell)
+        lines.append("| " + " | ".join(map(str, key)) + " | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\nClass-balanced error in %, mean ± std over seeds.\n"

@@ -1,0 +1,13 @@
+"""Kedro project settings for cellbench."""
+
+from omegaconf.resolvers import oc
+
+from kedro.config import OmegaConfigLoader
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # lets conf/base/mlflow.yml read CELLBENCH_MLFLOW_URI (falls back to ./mlflow.db)
+    "custom_resolvers": {"oc.env": oc.env},
+}
