@@ -1,0 +1,74 @@
+"""Evaluation nodes: run the COOS protocol per representation and build the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from cellbench.benchmark import evaluate_features, select_best
+from cellbench.reporting import benchmark_markdown, confusion_figure, error_by_split_figure
+from cellbench.simulate import COOS7_CLASSES
+
+
+def _load(part):
+    return part() if isinstance(part, Callable) else part
+
+
+def evaluate_representation(features: dict, params: dict, representation: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every layer of one representation through every configured classifier."""
+    if not features:
+        raise ValueError(f"representation {representation!r}: no feature tables to evaluate")
+    results, confusion = [], []
+    for layer in sorted(features):
+        r, c = evaluate_features(
+            _load(features[layer]),
+            representation=representation,
+            layer=layer,
+            classifiers=params["classifiers"],
+            seeds=params.get("seeds", [0]),
+            splits=params.get("splits", ["train", "test1", "test2", "test3", "test4"]),
+            cv_folds=int(params.get("cv_folds", 5)),
+        )
+        results.append(r)
+        confusion.append(c)
+    return pd.concat(results, ignore_index=True), pd.concat(confusion, ignore_index=True)
+
+
+def build_report(params: dict, *tables: pd.DataFrame):
+    """Combine all representations: CSV table, Markdown Table 3, figures and MLflow metrics."""
+    half = len(tables) // 2
+    results = pd.concat(tables[:half], ignore_index=True)
+    confusion = pd.concat(tables[half:], ignore_index=True)
+    best = select_best(results)
+    results = results.merge(best.assign(selected_by_training_cv=True)[
+        ["representation", "layer", "classifier", "selected_by_training_cv"]],
+        on=["representation", "layer", "classifier"], how="left")
+    results["selected_by_training_cv"] = results["selected_by_training_cv"].astype("boolean").fillna(False).astype(bool)
+    markdown = "# COOS benchmark\n\n" + benchmark_markdown(results)
+    markdown += "\nBest layer/classifier per representation by Training cross-validation:\n\n"
+    markdown += "\n".join(
+        f"- {r.representation}: {r.layer} / {r.classifier} (CV error {100 * r.cv_balanced_error:.1f} %)"
+        for r in best.itertuples()
+    ) + "\n"
+    names = params.get("class_names") or list(COOS7_CLASSES)
+    mats = {}
+    for r in best.itertuples():
+        for s in params.get("confusion_splits", ["test3", "test4"]):
+            sub = confusion[(confusion.representation == r.representation) & (confusion.layer == r.layer)
+                            & (confusion.classifier == r.classifier) & (confusion.split == s)]
+            if len(sub):
+                labels = sorted(set(sub["true"]))
+                cm = sub.pivot_table(index="true", columns="predicted", values="count", aggfunc="sum")
+                cm = cm.reindex(index=labels, columns=labels, fill_value=0).to_numpy()
+                mats[f"{r.representation}/{r.layer}/{r.classifier} - {s}"] = cm
+    label_names = [names[int(k)] if isinstance(k, (int, np.integer)) and int(k) < len(names) else str(k)
+                   for k in sorted(set(confusion["true"]))]
+    conf_fig = confusion_figure(mats, label_names, "Confusion on the shifted test sets (best layer/classifier by Training CV)")
+    err_fig = error_by_split_figure(results)
+    metrics = {
+        f"coos/{r.representation}_{r.layer}/{r.classifier}/{r.split}/balanced_error": {"value": float(r.balanced_error), "step": 0}
+        for r in results.itertuples()
+    }
+    return results, markdown, conf_fig, err_fig, metrics
