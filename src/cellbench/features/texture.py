@@ -167,6 +167,7 @@ def haralick(
     levels: int = 256,
     batch_size: int = 256,
     n_jobs: int | None = None,
+    directions=DIRECTIONS,
 ) -> np.ndarray:
     """Haralick features of a batch: ``N x len(distances) x 13`` float64, mahotas order.
 
@@ -177,6 +178,7 @@ def haralick(
     levels : number of grey levels (256 for 8-bit images).
     batch_size : crops processed together (memory is ``O(batch_size * H * W)``).
     n_jobs : threads over batches (default: the CPUs available).
+    directions : unit offsets averaged over (default mahotas' four 2-D directions).
 
     Examples
     --------
@@ -196,12 +198,13 @@ def haralick(
         maxv = img.reshape(img.shape[0], -1).max(axis=1).astype(np.float64) + 1.0
         for j, d in enumerate(distances):
             acc = np.zeros((img.shape[0], 13))
-            for dr, dc in DIRECTIONS:
+            for dr, dc in directions:
                 acc += _features_one_offset(img, dr * d, dc * d, int(levels), maxv)
-            out[start : start + batch_size, j] = acc / len(DIRECTIONS)
+            out[start : start + batch_size, j] = acc / len(directions)
 
     starts = range(0, n, batch_size)
-    n_jobs = n_jobs or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (n_jobs or 1)
+    if n_jobs is None:
+        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if n_jobs <= 1 or n <= batch_size:
         for s in starts:
             run(s)

@@ -52,16 +52,16 @@ class Nuisance:
     edge_morphology_shift: float = 0.06
     edge_background_shift: float = 0.5
     late_morphology_shift: float = -0.12
-    late_expression_shift: float = -0.45
+    late_expression_shift: float = -0.3
     late_appearance_sd: float = 0.22
     # second microscope, as multiplicative factors raised to the power ``shift_severity``
-    scope_psf_factor: float = 1.55
+    scope_psf_factor: float = 1.2
     scope_gain_factor: float = 0.6
-    scope_offset_factor: float = 3.0
-    scope_read_noise_factor: float = 2.0
-    scope_photon_factor: float = 0.7
-    scope_vignetting_factor: float = 2.5
-    scope_pixel_scale_factor: float = 1.15
+    scope_offset_factor: float = 2.0
+    scope_read_noise_factor: float = 1.3
+    scope_photon_factor: float = 0.9
+    scope_vignetting_factor: float = 2.0
+    scope_pixel_scale_factor: float = 1.1
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,51 @@
+import logging
+
+import pandas as pd
+from kedro.framework.project import configure_project
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from cellbench.pipeline_registry import register_pipelines
+from cellbench.pipelines.evaluation import create_pipeline as evaluation
+from cellbench.pipelines.representation import create_pipeline as representation
+
+EVAL_PARAMS = {
+    "splits": ["train", "test1", "test2", "test3", "test4"],
+    "seeds": [0],
+    "cv_folds": 3,
+    "confusion_splits": ["test3", "test4"],
+    "classifiers": {"knn": {"n_neighbors": 11}, "l1_logreg": {"max_iter": 100}},
+}
+
+
+def test_registered_pipelines():
+    configure_project("cellbench")
+    pipes = register_pipelines()
+    assert {"ingestion", "representation", "evaluation", "coos_benchmark", "__default__"} <= set(pipes)
+    names = {n.name for n in pipes["coos_benchmark"].nodes}
+    assert {"simulate_coos_crops", "representation.texture.features", "evaluation.texture.evaluate", "coos_report"} <= names
+
+
+def test_representation_and_evaluation_slice_in_memory(small_coos, caplog):
+    pipe = representation() + evaluation()
+    catalog = DataCatalog(
+        datasets={
+            "coos_crops": MemoryDataset(small_coos, copy_mode="assign"),
+            "params:representation.texture": MemoryDataset({"distances": [1, 2], "levels": 256, "batch_size": 128}),
+            "params:evaluation": MemoryDataset(EVAL_PARAMS),
+            **{name: MemoryDataset(copy_mode="assign") for name in
+               ("coos_benchmark_results", "coos_benchmark_table", "coos_metrics")},
+        }
+    )
+    caplog.set_level(logging.INFO)
+    SequentialRunner().run(pipe, catalog)
+    assert "Pipeline execution completed successfully" in caplog.text
+    results = catalog["coos_benchmark_results"].load()
+    assert set(results.columns) >= {"representation", "layer", "classifier", "split", "balanced_error", "n_cells",
+                                    "balanced_error_std", "n_seeds"}
+    assert set(results.split) == set(EVAL_PARAMS["splits"])
+    assert (results.groupby(["classifier"]).n_cells.sum() == len(small_coos)).all()
+    metrics = catalog["coos_metrics"].load()
+    assert "coos/texture_haralick/knn/test3/balanced_error" in metrics
+    assert "| texture | haralick | knn |" in catalog["coos_benchmark_table"].load()
+    assert isinstance(results, pd.DataFrame)

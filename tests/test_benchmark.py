@@ -1,0 +1,73 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+
+from cellbench.benchmark import evaluate_features, select_best
+from cellbench.metrics import balanced_error
+
+SPLITS = ["train", "test1", "test2", "test3", "test4"]
+
+
+def _table(rng, n=400, shift=0.0):
+    y = rng.integers(0, 3, n)
+    split = np.array(SPLITS)[rng.integers(0, 5, n)]
+    split[:15] = "train"
+    y[:15] = np.arange(15) % 3
+    x = rng.normal(size=(n, 4)) + y[:, None] * 1.5
+    x[split == "test4"] += shift
+    df = pd.DataFrame(x, columns=[f"f{i}" for i in range(4)])
+    df.insert(0, "Metadata_Label", y)
+    df.insert(0, "Metadata_Split", split)
+    return df
+
+
+def test_knn_protocol_equals_direct_sklearn(rng):
+    df = _table(rng)
+    res, conf = evaluate_features(df, "toy", "l0", {"knn": {"n_neighbors": 11}}, seeds=[0, 1])
+    tr = df[df.Metadata_Split == "train"]
+    scaler = StandardScaler().fit(tr[["f0", "f1", "f2", "f3"]])
+    knn = KNeighborsClassifier(11).fit(scaler.transform(tr[["f0", "f1", "f2", "f3"]]), tr.Metadata_Label)
+    for s in SPLITS:
+        sub = df[df.Metadata_Split == s]
+        expected = balanced_error(sub.Metadata_Label, knn.predict(scaler.transform(sub[["f0", "f1", "f2", "f3"]])))
+        row = res[res.split == s].iloc[0]
+        assert row.balanced_error == pytest.approx(expected)
+        assert row.n_cells == len(sub)
+        assert row.n_seeds == 1  # deterministic: fitted once
+    assert conf.groupby("split")["count"].sum().to_dict() == df.Metadata_Split.value_counts().to_dict()
+
+
+def test_shift_raises_error_and_seeds_are_repeated(rng):
+    df = _table(rng, shift=3.0)
+    res, _ = evaluate_features(
+        df, "toy", "l0", {"l1_logreg": {"max_iter": 200}, "random_forest": {"n_iter": 2, "cv": 3}}, seeds=[0, 1]
+    )
+    rf = res[res.classifier == "random_forest"].set_index("split")
+    assert rf.loc["test4", "balanced_error"] > rf.loc["test1", "balanced_error"] + 0.1
+    assert (rf.n_seeds == 2).all()  # stochastic: repeated per seed
+    assert (res[res.classifier == "l1_logreg"].n_seeds == 1).all()  # liblinear: deterministic
+    best = select_best(res)
+    assert len(best) == 1 and best.classifier.iloc[0] in {"l1_logreg", "random_forest"}
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda d: d.assign(f0=np.where(np.arange(len(d)) == 3, np.nan, d.f0)), r"NaN or infinite values in column\(s\) \['f0'\]"),
+        (lambda d: d.assign(f1=np.where(np.arange(len(d)) == 3, np.inf, d.f1)), r"\['f1'\]"),
+        (lambda d: d.assign(f2="x"), r"non-numeric feature column\(s\) \['f2'\]"),
+        (lambda d: d[d.Metadata_Split != "test2"], r"split\(s\) \['test2'\] missing"),
+        (lambda d: d.assign(Metadata_Label=np.where(d.Metadata_Split == "test3", 9, d.Metadata_Label)), r"class\(es\) \[9\].*absent from the Training"),
+        (lambda d: d.drop(columns="Metadata_Label"), "missing metadata column 'Metadata_Label'"),
+    ],
+)
+def test_bad_tables_are_named(rng, mutate, match):
+    with pytest.raises(ValueError, match=match):
+        evaluate_features(mutate(_table(rng)), "toy", "l0", {"knn": {}})
+
+
+def test_unknown_classifier(rng):
+    with pytest.raises(ValueError, match="unknown classifier"):
+        evaluate_features(_table(rng), "toy", "l0", {"svm": {}})
