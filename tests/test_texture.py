@@ -18,29 +18,34 @@ def _assert_close(ours, ref):
     np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-10)
 
 
-def test_parity_random_8bit(rng):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_parity_random_8bit(rng, backend):
     imgs = rng.integers(0, 256, (6, 64, 64)).astype(np.uint8)
-    _assert_close(haralick(imgs), _mahotas(imgs))
+    _assert_close(haralick(imgs, backend=backend), _mahotas(imgs))
 
 
-def test_parity_few_levels_and_uint16(rng):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_parity_few_levels_and_uint16(rng, backend):
     imgs = rng.integers(0, 5, (4, 32, 48)).astype(np.uint16)
-    _assert_close(haralick(imgs, distances=(1, 3), levels=5), _mahotas(imgs, (1, 3)))
+    _assert_close(haralick(imgs, distances=(1, 3), levels=5, backend=backend), _mahotas(imgs, (1, 3)))
 
 
 def test_parity_on_simulated_cells(small_coos):
     q = np.rint(rescale_unit(small_coos.images[:12, 0]) * 255).astype(np.uint8)
-    _assert_close(haralick(q, batch_size=5, n_jobs=2), _mahotas(q))
+    ref = _mahotas(q)
+    _assert_close(haralick(q, batch_size=5, n_jobs=2, backend="numpy"), ref)
+    _assert_close(haralick(q, n_jobs=2, backend="numba"), ref)
 
 
-def test_hand_computed_4x4_horizontal():
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_hand_computed_4x4_horizontal(backend):
     # Haralick's example image; horizontal neighbours (distance 1), symmetric matrix
     img = np.array([[[0, 0, 1, 1], [0, 0, 1, 1], [0, 2, 2, 2], [2, 2, 3, 3]]], np.uint8)
     # counts worked out by hand: (0,0) 4, (0,1)=(1,0) 2, (1,1) 4, (0,2)=(2,0) 1, (2,2) 6,
     # (2,3)=(3,2) 1, (3,3) 2; total 24
     glcm = {(0, 0): 4, (0, 1): 2, (1, 0): 2, (1, 1): 4, (0, 2): 1, (2, 0): 1, (2, 2): 6, (2, 3): 1, (3, 2): 1, (3, 3): 2}
     t = 24
-    f = haralick(img, distances=(1,), levels=4, directions=((0, 1),))[0, 0]
+    f = haralick(img, distances=(1,), levels=4, directions=((0, 1),), backend=backend)[0, 0]
     assert f[0] == pytest.approx(sum(c * c for c in glcm.values()) / t**2)  # 84 / 576
     assert f[1] == pytest.approx(sum(c * (i - j) ** 2 for (i, j), c in glcm.items()) / t)  # 14 / 24
     assert f[4] == pytest.approx(sum(c / (1 + (i - j) ** 2) for (i, j), c in glcm.items()) / t)
@@ -49,9 +54,10 @@ def test_hand_computed_4x4_horizontal():
     assert f[1] == pytest.approx(14 / 24)
 
 
-def test_constant_and_zero_images_are_defined():
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_constant_and_zero_images_are_defined(backend):
     imgs = np.stack([np.zeros((16, 16), np.uint8), np.full((16, 16), 9, np.uint8)])
-    f = haralick(imgs, distances=(1, 2))
+    f = haralick(imgs, distances=(1, 2), backend=backend)
     assert np.isfinite(f).all()
     np.testing.assert_allclose(f[:, :, 0], 1.0)  # one matrix entry: ASM = 1
     np.testing.assert_allclose(f[:, :, 2], 1.0)  # correlation defined as 1 without variance
@@ -59,9 +65,10 @@ def test_constant_and_zero_images_are_defined():
     _assert_close(f, _mahotas(imgs, (1, 2)))
 
 
-def test_two_grey_levels(rng):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_two_grey_levels(rng, backend):
     imgs = (rng.random((3, 20, 20)) > 0.5).astype(np.uint8)
-    _assert_close(haralick(imgs, distances=(1, 2), levels=2), _mahotas(imgs, (1, 2)))
+    _assert_close(haralick(imgs, distances=(1, 2), levels=2, backend=backend), _mahotas(imgs, (1, 2)))
 
 
 @pytest.mark.parametrize(

@@ -168,6 +168,7 @@ def haralick(
     batch_size: int = 256,
     n_jobs: int | None = None,
     directions=DIRECTIONS,
+    backend: str = "auto",
 ) -> np.ndarray:
     """Haralick features of a batch: ``N x len(distances) x 13`` float64, mahotas order.
 
@@ -179,6 +180,9 @@ def haralick(
     batch_size : crops processed together (memory is ``O(batch_size * H * W)``).
     n_jobs : threads over batches (default: the CPUs available).
     directions : unit offsets averaged over (default mahotas' four 2-D directions).
+    backend : ``"numba"`` (compiled single pass over the pairs, parallel over images),
+        ``"numpy"`` (vectorised over the batch), or ``"auto"`` (numba when importable).
+        Both give the same numbers.
 
     Examples
     --------
@@ -191,6 +195,16 @@ def haralick(
     out = np.empty((n, len(distances), 13), np.float64)
     if n == 0:
         return out
+    if backend not in ("auto", "numba", "numpy"):
+        raise ValueError(f"haralick: backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
+    if backend in ("auto", "numba") and images.shape[1] * images.shape[2] < 65536:
+        try:
+            from ._haralick_kernel import haralick_batch
+        except ImportError:
+            if backend == "numba":
+                raise
+        else:
+            return _run_numba(haralick_batch, images, distances, directions, int(levels), n_jobs, out)
     work = images if images.dtype in (np.int32, np.int64, np.uint8, np.uint16) else images.astype(np.int64)
 
     def run(start: int) -> None:
@@ -211,6 +225,25 @@ def haralick(
     else:
         with ThreadPoolExecutor(n_jobs) as pool:
             list(pool.map(run, starts))
+    return out
+
+
+def _run_numba(kernel, images, distances, directions, levels, n_jobs, out):
+    import numba
+
+    previous = numba.get_num_threads()
+    if n_jobs is not None:
+        numba.set_num_threads(max(1, min(int(n_jobs), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        kernel(
+            np.ascontiguousarray(images),
+            np.asarray(distances, np.int64),
+            np.asarray(directions, np.int64).reshape(-1, 2),
+            levels,
+            out,
+        )
+    finally:
+        numba.set_num_threads(previous)
     return out
 
 
