@@ -34,7 +34,7 @@ def test_representation_and_evaluation_slice_in_memory(small_coos, caplog):
             "params:representation.texture": MemoryDataset({"distances": [1, 2], "levels": 256, "batch_size": 128}),
             "params:evaluation": MemoryDataset(EVAL_PARAMS),
             **{name: MemoryDataset(copy_mode="assign") for name in
-               ("coos_benchmark_results", "coos_benchmark_table", "coos_metrics")},
+               ("coos_benchmark_results", "coos_benchmark_table", "coos_metrics", "coos_per_class_sensitivity")},
         }
     )
     caplog.set_level(logging.INFO)
@@ -49,3 +49,17 @@ def test_representation_and_evaluation_slice_in_memory(small_coos, caplog):
     assert "coos/texture_haralick/knn/test3/balanced_error" in metrics
     assert "| texture | haralick | knn |" in catalog["coos_benchmark_table"].load()
     assert isinstance(results, pd.DataFrame)
+    sens = catalog["coos_per_class_sensitivity"].load()
+    assert set(sens.label) == set(range(7)) and sens.sensitivity.between(0, 1).all()
+
+
+def test_published_reference_column():
+    from cellbench.reporting import benchmark_markdown
+    from cellbench.reporting.tables import coos7_published_reference
+
+    ref = coos7_published_reference()
+    row = ref[(ref.representation == "texture") & (ref.classifier == "knn") & (ref.split == "test4")]
+    assert row.published_balanced_error.iloc[0] == 0.256
+    res = pd.DataFrame({"representation": ["texture"], "layer": ["haralick"], "classifier": ["knn"],
+                        "split": ["test4"], "balanced_error": [0.3]})
+    assert "30.0 (paper 25.6)" in benchmark_markdown(res, ref)

@@ -40,3 +40,25 @@ def benchmark_markdown(results: pd.DataFrame, reference: pd.DataFrame | None = N
             cells.append(cell)
         lines.append("| " + " | ".join(map(str, key)) + " | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n\nClass-balanced error in %, mean ± std over seeds.\n"
+
+
+def coos7_published_reference() -> pd.DataFrame:
+    """The seed's Table 3 (long form: keys, split, ``published_balanced_error`` as a fraction)."""
+    from importlib.resources import files
+
+    wide = pd.read_csv(files("cellbench.reporting") / "coos7_published_table3.csv", comment="#")
+    long = wide.melt(id_vars=["representation", "layer", "classifier"], var_name="split",
+                     value_name="published_balanced_error")
+    long["published_balanced_error"] = long["published_balanced_error"] / 100.0
+    return long
+
+
+def per_class_sensitivity_table(confusion: pd.DataFrame) -> pd.DataFrame:
+    """Per-class sensitivity (recall) per representation/layer/classifier/split from long confusion counts."""
+    keys = ["representation", "layer", "classifier", "split", "true"]
+    total = confusion.groupby(keys)["count"].sum()
+    correct = confusion[confusion["true"] == confusion["predicted"]].groupby(keys)["count"].sum()
+    correct = correct.reindex(total.index, fill_value=0)  # a class never predicted correctly has recall 0
+    out = (correct / total.where(total > 0)).rename("sensitivity").reset_index()
+    out["n_cells"] = total.to_numpy()
+    return out.rename(columns={"true": "label"})

@@ -269,6 +269,11 @@ def _render_well(design, row, eff: _PlateEffects, class_expr: float, rng) -> np.
     return acquire(rng, density, expression, scope, extra_blur)
 
 
+def _chunk(images: list[np.ndarray], metas: list[dict]) -> Crops:
+    meta = pd.DataFrame({k: np.concatenate([m[k] for m in metas]) for k in metas[0]})
+    return Crops(np.concatenate(images), meta)
+
+
 def simulate_coos7(design: CoosDesign) -> ChunkedCrops:
     """Simulated COOS-7 crops (uint16, ``N x 2 x S x S``; channel 0 protein, 1 nucleus), lazily.
 
@@ -291,26 +296,24 @@ def simulate_coos7(design: CoosDesign) -> ChunkedCrops:
             if row.pool == "train":
                 k = int(round(design.test1_fraction * n))
                 split[rng.permutation(n)[:k]] = "test1"
-            meta = pd.DataFrame(
-                {
-                    "Metadata_Split": split.astype(str),
-                    "Metadata_Label": np.full(n, int(row.label), np.int64),
-                    "Metadata_LabelName": row.label_name,
-                    "Metadata_Source": row.microscope,
-                    "Metadata_Batch": f"day{row.day:02d}",
-                    "Metadata_Plate": row.plate,
-                    "Metadata_Well": row.well,
-                    "Metadata_Site": rng.integers(1, design.sites_per_well + 1, n).astype(np.int64),
-                    "Metadata_EdgeWell": np.full(n, bool(row.edge)),
-                }
-            )
+            meta = {
+                "Metadata_Split": split.astype(str),
+                "Metadata_Label": np.full(n, int(row.label), np.int64),
+                "Metadata_LabelName": np.full(n, row.label_name, dtype=object),
+                "Metadata_Source": np.full(n, row.microscope, dtype=object),
+                "Metadata_Batch": np.full(n, f"day{row.day:02d}", dtype=object),
+                "Metadata_Plate": np.full(n, row.plate, dtype=object),
+                "Metadata_Well": np.full(n, row.well, dtype=object),
+                "Metadata_Site": rng.integers(1, design.sites_per_well + 1, n).astype(np.int64),
+                "Metadata_EdgeWell": np.full(n, bool(row.edge)),
+            }
             buf_img.append(imgs)
             buf_meta.append(meta)
             n_buf += n
             if n_buf >= design.chunk_cells:
-                yield Crops(np.concatenate(buf_img), pd.concat(buf_meta, ignore_index=True))
+                yield _chunk(buf_img, buf_meta)
                 buf_img, buf_meta, n_buf = [], [], 0
         if buf_img:
-            yield Crops(np.concatenate(buf_img), pd.concat(buf_meta, ignore_index=True))
+            yield _chunk(buf_img, buf_meta)
 
     return ChunkedCrops(chunks, n_crops=int(layout["n_cells"].sum()), info={"layout": layout})

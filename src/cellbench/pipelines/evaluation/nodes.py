@@ -9,6 +9,7 @@ import pandas as pd
 
 from cellbench.benchmark import evaluate_features, select_best
 from cellbench.reporting import benchmark_markdown, confusion_figure, error_by_split_figure
+from cellbench.reporting.tables import coos7_published_reference, per_class_sensitivity_table
 from cellbench.simulate import COOS7_CLASSES
 
 
@@ -46,7 +47,9 @@ def build_report(params: dict, *tables: pd.DataFrame):
         ["representation", "layer", "classifier", "selected_by_training_cv"]],
         on=["representation", "layer", "classifier"], how="left")
     results["selected_by_training_cv"] = results["selected_by_training_cv"].astype("boolean").fillna(False).astype(bool)
-    markdown = "# COOS benchmark\n\n" + benchmark_markdown(results)
+    # the published column only makes sense on the real COOS-7 files (conf/coos7 sets it)
+    reference = coos7_published_reference() if params.get("published_reference") else None
+    markdown = "# COOS benchmark\n\n" + benchmark_markdown(results, reference)
     markdown += "\nBest layer/classifier per representation by Training cross-validation:\n\n"
     markdown += "\n".join(
         f"- {r.representation}: {r.layer} / {r.classifier} (CV error {100 * r.cv_balanced_error:.1f} %)"
@@ -71,4 +74,6 @@ def build_report(params: dict, *tables: pd.DataFrame):
         f"coos/{r.representation}_{r.layer}/{r.classifier}/{r.split}/balanced_error": {"value": float(r.balanced_error), "step": 0}
         for r in results.itertuples()
     }
-    return results, markdown, conf_fig, err_fig, metrics
+    sensitivity = per_class_sensitivity_table(confusion)
+    sensitivity["label_name"] = [names[int(k)] if int(k) < len(names) else str(k) for k in sensitivity["label"]]
+    return results, markdown, conf_fig, err_fig, metrics, sensitivity

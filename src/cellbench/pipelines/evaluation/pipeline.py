@@ -22,7 +22,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     report = Node(
         build_report,
         ["params:evaluation"] + [f"{n}_results" for n in names] + [f"{n}_confusion" for n in names],
-        ["coos_benchmark_results", "coos_benchmark_table", "coos_confusion", "coos_error_by_split", "coos_metrics"],
+        ["coos_benchmark_results", "coos_benchmark_table", "coos_confusion", "coos_error_by_split", "coos_metrics",
+         "coos_per_class_sensitivity"],
         name="coos_report",
     )
     return sum((_instance(n) for n in names), Pipeline([])) + Pipeline([report])
