@@ -14,6 +14,26 @@ import numpy as np
 from numba import njit, prange
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _histogram_stats(hist, nbins, t, clog):
+    """Mean, second moment and entropy (bits) of the distribution ``hist[:nbins] / t``.
+
+    ``hist`` holds integer counts ``c``, so ``H = log2(t) - sum(c log2 c) / t`` with ``c log2 c``
+    read from the table ``clog``.
+    """
+    m1 = 0.0
+    m2 = 0.0
+    acc = 0.0
+    for k in range(nbins):
+        c = hist[k]
+        if c > 0:
+            p = c / t
+            m1 += k * p
+            m2 += k * k * p
+            acc += clog[c]
+    return m1, m2, np.log2(t) - acc / t
+
+
 @njit(cache=True, nogil=True, fastmath=False)
 def _one_offset(img, dr, dc, levels, maxv, scratch, touched, px, psum, pdiff, clog, out):
     h, w = img.shape
@@ -60,44 +80,18 @@ def _one_offset(img, dr, dc, levels, maxv, scratch, touched, px, psum, pdiff, cl
         px[j] += run
         psum[i + j] += 2 * run
         pdiff[j - i] += 2 * run
-    # every histogram holds integer counts c, so H = log2(t) - sum(c log2 c) / t via the table
-    log2t = np.log2(t)
-    mu = 0.0
-    ex2 = 0.0
-    hx_acc = 0.0
-    for k in range(levels):
-        c = px[k]
-        if c > 0:
-            p = c / t
-            mu += k * p
-            ex2 += k * k * p
-            hx_acc += clog[c]
-    hx = log2t - hx_acc / t
+    mu, ex2, hx = _histogram_stats(px, levels, t, clog)
     var = ex2 - mu * mu
-    contrast = 0.0
+    _, contrast, hdiff = _histogram_stats(pdiff, levels, t, clog)
     idm = 0.0
     sq = 0.0
-    hd_acc = 0.0
     for k in range(levels):
         c = pdiff[k]
         if c > 0:
             p = c / t
-            contrast += k * k * p
             idm += p / (1.0 + k * k)
             sq += p * p
-            hd_acc += clog[c]
-    hdiff = log2t - hd_acc / t
-    sum_avg = 0.0
-    sum_sq = 0.0
-    hs_acc = 0.0
-    for k in range(2 * levels):
-        c = psum[k]
-        if c > 0:
-            p = c / t
-            sum_avg += k * p
-            sum_sq += k * k * p
-            hs_acc += clog[c]
-    hsum = log2t - hs_acc / t
+    sum_avg, sum_sq, hsum = _histogram_stats(psum, 2 * levels, t, clog)
     hxy = np.log2(t) - sum_clogc / t
     out[0] += sum_c2 / (t * t)
     out[1] += contrast
