@@ -50,8 +50,9 @@ def validate_feature_table(
     label_col: str = "Metadata_Label",
     split_col: str = "Metadata_Split",
     splits: Sequence[str] = SPLITS,
-) -> list[str]:
-    """Check a feature table; return its feature columns or raise ``ValueError`` naming the problem."""
+) -> tuple[list[str], np.ndarray]:
+    """Check a feature table; return its feature columns and their float64 matrix, or raise
+    ``ValueError`` naming the problem."""
     for col in (label_col, split_col):
         if col not in table.columns:
             raise ValueError(f"feature table {name!r}: missing metadata column {col!r}")
@@ -78,7 +79,7 @@ def validate_feature_table(
         raise ValueError(
             f"feature table {name!r}: class(es) {absent} of {label_col!r} absent from the Training split"
         )
-    return feats
+    return feats, values
 
 
 def standardize_by_training(x_train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
@@ -138,6 +139,7 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
 
 
 def _cv_error(model, x, y, folds: int, seed: int) -> float:
+    """Training CV error: the search's own best score, else k-fold on clones of ``model``."""
     if hasattr(model, "best_score_"):
         return float(1.0 - model.best_score_)
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
@@ -162,13 +164,12 @@ def evaluate_features(
     ``confusion`` (long form: classifier, split, true, predicted, count summed over seeds).
     """
     name = f"{representation}/{layer}"
-    feats = validate_feature_table(table, name, label_col, split_col, splits)
+    _, x = validate_feature_table(table, name, label_col, split_col, splits)
     unknown = sorted(set(classifiers) - set(CLASSIFIERS))
     if unknown:
         raise ValueError(f"unknown classifier(s) {unknown}; available: {sorted(CLASSIFIERS)}")
     if not seeds:
         raise ValueError("seeds must list at least one seed")
-    x = table[feats].to_numpy(np.float64)
     y = table[label_col].to_numpy()
     split = table[split_col].astype(str).to_numpy()
     labels = np.unique(y)
@@ -185,8 +186,7 @@ def evaluate_features(
         for seed in run_seeds:
             model = spec.build(cfg, int(seed))
             model.fit(x_train, y[train])
-            cv_model = model if hasattr(model, "best_score_") else spec.build(cfg, int(seed))
-            cv_errors.append(_cv_error(cv_model, x_train, y[train], cv_folds, int(seed)))
+            cv_errors.append(_cv_error(model, x_train, y[train], cv_folds, int(seed)))
             for s in splits:
                 m = split == s
                 pred = model.predict(x_all[m])

@@ -21,7 +21,7 @@ exchangeable with Training.
 from __future__ import annotations
 
 import string
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -230,12 +230,10 @@ def _plate_effects(design: CoosDesign, layout: pd.DataFrame) -> dict[str, _Plate
         vignetting=nz.scope_vignetting_factor**s,
         pixel_scale=nz.scope_pixel_scale_factor**s,
     )
-    scope_b = Microscope(**{**asdict(scope_b), "name": "opera_b",
-                            "photons": tuple(p * nz.scope_photon_factor**s for p in ref.photons)})
+    scope_b = replace(scope_b, name="opera_b", photons=tuple(p * nz.scope_photon_factor**s for p in ref.photons))
     effects = {}
     for plate, grp in layout.groupby("plate", sort=True):
-        pool = grp["pool"].iloc[0] if (grp["pool"] != "test2").any() else "train"
-        pool = "train" if pool in ("train", "test2") else pool
+        pool = grp["pool"].iloc[0]  # a training plate's wells are "train" or "test2"
         late = pool in ("test3", "test4")
         expr = np.exp(rng.normal(0, s * nz.plate_expression_sd, 2) + (s * nz.late_expression_shift if late else 0))
         back = np.exp(rng.normal(0, s * nz.plate_background_sd, 2))
@@ -254,9 +252,8 @@ def _render_well(design, row, eff: _PlateEffects, class_expr: float, rng) -> np.
     expr_mult = eff.expression * well_expr * (np.exp(s * nz.edge_expression_shift) if edge else 1.0)
     morph = eff.morphology * eff.scope.pixel_scale * (np.exp(s * nz.edge_morphology_shift) if edge else 1.0)
     background = eff.background * (np.exp(s * nz.edge_background_shift) if edge else 1.0)
-    scope = Microscope(**{**asdict(eff.scope),
-                          "psf_sigma": eff.scope.psf_sigma * eff.focus,
-                          "background": tuple(b * m for b, m in zip(eff.scope.background, background))})
+    scope = replace(eff.scope, psf_sigma=eff.scope.psf_sigma * eff.focus,
+                    background=tuple(b * m for b, m in zip(eff.scope.background, background)))
     scale = morph * np.exp(rng.normal(0, 0.08, n)).astype(np.float32)
     geom = draw_cells(rng, n, design.crop_size, scale=scale)
     protein, extra = localisation_pattern(int(row.label), geom, rng, eff.appearance)

@@ -37,16 +37,21 @@ def evaluate_representation(features: dict, params: dict, representation: str) -
     return pd.concat(results, ignore_index=True), pd.concat(confusion, ignore_index=True)
 
 
+def _label_name(label, names) -> str:
+    """Class name of an integer label, or the label itself when it has none."""
+    if isinstance(label, (int, np.integer)) and 0 <= int(label) < len(names):
+        return names[int(label)]
+    return str(label)
+
+
 def build_report(params: dict, *tables: pd.DataFrame):
     """Combine all representations: CSV table, Markdown Table 3, figures and MLflow metrics."""
     half = len(tables) // 2
     results = pd.concat(tables[:half], ignore_index=True)
     confusion = pd.concat(tables[half:], ignore_index=True)
     best = select_best(results)
-    results = results.merge(best.assign(selected_by_training_cv=True)[
-        ["representation", "layer", "classifier", "selected_by_training_cv"]],
-        on=["representation", "layer", "classifier"], how="left")
-    results["selected_by_training_cv"] = results["selected_by_training_cv"].astype("boolean").fillna(False).astype(bool)
+    keys = ["representation", "layer", "classifier"]
+    results["selected_by_training_cv"] = results.set_index(keys).index.isin(best.set_index(keys).index)
     # the published column only makes sense on the real COOS-7 files (conf/coos7 sets it)
     reference = coos7_published_reference() if params.get("published_reference") else None
     markdown = "# COOS benchmark\n\n" + benchmark_markdown(results, reference)
@@ -66,8 +71,7 @@ def build_report(params: dict, *tables: pd.DataFrame):
                 cm = sub.pivot_table(index="true", columns="predicted", values="count", aggfunc="sum")
                 cm = cm.reindex(index=labels, columns=labels, fill_value=0).to_numpy()
                 mats[f"{r.representation}/{r.layer}/{r.classifier} - {s}"] = cm
-    label_names = [names[int(k)] if isinstance(k, (int, np.integer)) and int(k) < len(names) else str(k)
-                   for k in sorted(set(confusion["true"]))]
+    label_names = [_label_name(k, names) for k in sorted(set(confusion["true"]))]
     conf_fig = confusion_figure(mats, label_names, "Confusion on the shifted test sets (best layer/classifier by Training CV)")
     err_fig = error_by_split_figure(results)
     metrics = {
@@ -75,5 +79,5 @@ def build_report(params: dict, *tables: pd.DataFrame):
         for r in results.itertuples()
     }
     sensitivity = per_class_sensitivity_table(confusion)
-    sensitivity["label_name"] = [names[int(k)] if int(k) < len(names) else str(k) for k in sensitivity["label"]]
+    sensitivity["label_name"] = [_label_name(k, names) for k in sensitivity["label"]]
     return results, markdown, conf_fig, err_fig, metrics, sensitivity
