@@ -11,23 +11,35 @@ from kedro.framework.startup import bootstrap_project
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_coos_benchmark_session(tmp_path, monkeypatch):
+QUICK = {
+    "representation": {"texture": {"distances": [1, 4]}},
+    "evaluation": {"seeds": [0], "cv_folds": 3,
+                   "classifiers": {"knn": {"n_neighbors": 11}, "random_forest": {"n_iter": 1, "cv": 3, "n_jobs": 1}}},
+}
+
+
+def make_project(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """A throw-away copy of the project's conf (cellbench itself is the installed package)."""
+    # kedro-mlflow ends its run from the runner's thread, so the calling thread's run stack of an
+    # earlier session in this process still holds the (finished) run; drop it before a new session
+    while mlflow.active_run():
+        mlflow.end_run()
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
     shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
     (project / "conf" / "local").mkdir()
-    (project / "src").mkdir()  # cellbench itself is the installed package
+    (project / "src").mkdir()
     db = tmp_path / "mlflow.db"
     monkeypatch.setenv("CELLBENCH_MLFLOW_URI", f"sqlite:///{db}")
     monkeypatch.chdir(project)
     bootstrap_project(project)
-    extra = {
-        "ingestion": {"simulation": {"size": 0.003}},
-        "representation": {"texture": {"distances": [1, 4]}},
-        "evaluation": {"seeds": [0], "cv_folds": 3,
-                       "classifiers": {"knn": {"n_neighbors": 11}, "random_forest": {"n_iter": 1, "cv": 3, "n_jobs": 1}}},
-    }
+    return project, db
+
+
+def test_coos_benchmark_session(tmp_path, monkeypatch):
+    project, db = make_project(tmp_path, monkeypatch)
+    extra = {"ingestion": {"simulation": {"size": 0.003}}, **QUICK}
     with KedroSession.create(project_path=project, runtime_params=extra) as session:
         session.run(pipeline_names=["coos_benchmark"])
 
@@ -45,3 +57,32 @@ def test_coos_benchmark_session(tmp_path, monkeypatch):
     assert 0 <= run["metrics.coos/texture_haralick/knn/test4/balanced_error"] <= 1
     arts = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run.run_id)}
     assert {"coos_benchmark_results.csv", "coos_benchmark_results.md", "coos_qc_montage.png"} <= arts
+
+
+def test_coos7_environment_runs_real_layout_files(tmp_path, monkeypatch, small_coos):
+    """COOS7_v1.1_*.hdf5 files in the published layout through ``coos_benchmark --env coos7``."""
+    from tests.ingest.test_coos7_tiff import write_coos7
+
+    sizes = write_coos7(tmp_path / "coos7", small_coos)
+    project, _ = make_project(tmp_path, monkeypatch)
+    extra = {"ingestion": {"coos7": {"path": str(tmp_path / "coos7"), "chunk_cells": 200}}, **QUICK}
+    with KedroSession.create(project_path=project, env="coos7", runtime_params=extra) as session:
+        session.run(pipeline_names=["coos_benchmark"])
+    results = pd.read_csv(project / "data/08_reporting/coos_benchmark_results.csv")
+    for (clf, split), n in results.groupby(["classifier", "split"])["n_cells"].first().items():
+        assert n == sizes[split], (clf, split)
+    assert "(paper " in (project / "data/08_reporting/coos_benchmark_results.md").read_text()
+    stored = pd.read_parquet(project / "data/02_intermediate/coos_crops/metadata.parquet")
+    assert stored["Metadata_Source"].iloc[0] == "COOS7_v1.1" and len(stored) == sum(sizes.values())
+
+
+def test_fov_environment_segments_the_real_field(tmp_path, monkeypatch):
+    """``kedro run --pipeline=ingestion --env fov``: real field of view -> crops + montage."""
+    project, _ = make_project(tmp_path, monkeypatch)
+    fov = ROOT / "tests" / "data" / "cellprofiler_example_human"
+    with KedroSession.create(project_path=project, env="fov",
+                             runtime_params={"ingestion": {"fields": {"path": str(fov)}}}) as session:
+        session.run(pipeline_names=["ingestion"])
+    meta = pd.read_parquet(project / "data/02_intermediate/fov_crops/metadata.parquet")
+    assert 200 <= len(meta) <= 380
+    assert (project / "data/08_reporting/fov_crop_montage.png").stat().st_size > 50_000

@@ -10,4 +10,7 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # lets conf/base/mlflow.yml read CELLBENCH_MLFLOW_URI (falls back to ./mlflow.db)
     "custom_resolvers": {"oc.env": oc.env},
+    # an environment (paper, coos7, fov, bbbc021) overrides only the keys it names, deep inside
+    # nested parameters; the catalog is merged entry by entry
+    "merge_strategy": {"parameters": "soft", "catalog": "soft"},
 }

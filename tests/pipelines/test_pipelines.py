@@ -23,7 +23,7 @@ def test_registered_pipelines():
     pipes = register_pipelines()
     assert {"ingestion", "representation", "evaluation", "coos_benchmark", "__default__"} <= set(pipes)
     names = {n.name for n in pipes["coos_benchmark"].nodes}
-    assert {"simulate_coos_crops", "representation.texture.features", "evaluation.texture.evaluate", "coos_report"} <= names
+    assert {"ingest_coos_crops", "representation.texture.features", "evaluation.texture.evaluate", "coos_report"} <= names
 
 
 def test_representation_and_evaluation_slice_in_memory(small_coos, caplog):

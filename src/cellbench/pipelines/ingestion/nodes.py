@@ -1,14 +1,24 @@
-"""Ingestion nodes: unpack parameters, call the library."""
+"""Ingestion nodes: unpack parameters, call the library (simulator or a real-data reader)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from cellbench.crops import ChunkedCrops, Crops
+from cellbench.ingest import read_coos7, read_fields, read_tiff_folder
 from cellbench.reporting import crop_montage
 from cellbench.simulate import COOS7_CLASSES, CoosDesign, simulate_coos7
 
 SIMULATORS = {"coos7": (CoosDesign, simulate_coos7)}
+SOURCES = ("simulation", "coos7", "tiff", "fields")
+
+
+def _require_path(params: dict, key: str) -> str:
+    path = params.get("path")
+    if not path:
+        raise ValueError(f"ingestion.{key}.path: set it to the data directory, e.g. "
+                         f'kedro run --params "ingestion.{key}.path=/data/..."')
+    return str(path)
 
 
 def simulate_crops(params: dict) -> ChunkedCrops:
@@ -20,12 +30,43 @@ def simulate_crops(params: dict) -> ChunkedCrops:
     return simulate(design_cls.from_params(params))
 
 
+def ingest_crops(ingestion: dict) -> ChunkedCrops:
+    """Crops from the source named by ``ingestion.source`` (conf environments choose it)."""
+    source = ingestion.get("source", "simulation")
+    if source not in SOURCES:
+        raise ValueError(f"ingestion.source: unknown source {source!r}; expected one of {list(SOURCES)}")
+    params = dict(ingestion.get(source) or {})
+    if source == "simulation":
+        return simulate_crops(params)
+    if source == "coos7":
+        return read_coos7(_require_path(params, "coos7"), splits=params.get("splits"),
+                          chunk_cells=int(params.get("chunk_cells", 4096)),
+                          version=str(params.get("version", "v1.1")))
+    if source == "tiff":
+        return read_tiff_folder(_require_path(params, "tiff"), channels=params.get("channels", ["protein", "nucleus"]),
+                                class_names=params.get("class_names"), chunk_cells=int(params.get("chunk_cells", 1024)))
+    return read_fields(_require_path(params, "fields"), channels=params["channels"],
+                       nucleus_channel=params["nucleus_channel"], pattern=params.get("pattern", r"(?P<image>.+)d(?P<channel>\d+)$"),
+                       crop_size=int(params.get("crop_size", 64)), min_cells=int(params.get("min_cells", 1)),
+                       illumination=params.get("illumination"), segmentation=params.get("segmentation"),
+                       chunk_cells=int(params.get("chunk_cells", 2048)))
+
+
 def qc_montage(crops: Crops, params: dict):
-    """Example crops per class (rows) and split (columns) as a figure."""
+    """Example crops per class (rows) and split (columns); for unlabelled crops a random grid."""
     meta = crops.metadata
     rng = np.random.default_rng(int(params.get("seed", 0)))
+    if "Metadata_Label" not in meta:
+        rows, cols = params.get("grid", [6, 8])
+        pick = np.sort(rng.choice(len(meta), size=min(rows * cols, len(meta)), replace=False))
+        loaded = crops.take(pick).images
+        tiles = [[loaded[k] if k < len(loaded) else None for k in range(r * cols, (r + 1) * cols)] for r in range(rows)]
+        names = params.get("channel_names", ["channel 0", "channel 1", "channel 2"])
+        return crop_montage(tiles, [""] * rows, None, channel_names=names,
+                            title=f"QC montage: {len(pick)} of {len(meta)} crops")
     per_cell = int(params.get("per_cell", 2))
     splits = [s for s in ("train", "test1", "test2", "test3", "test4") if s in set(meta["Metadata_Split"])]
+    splits += sorted(set(meta["Metadata_Split"]) - set(splits))
     labels = sorted(meta["Metadata_Label"].unique())
     names = (
         meta.drop_duplicates("Metadata_Label").set_index("Metadata_Label")["Metadata_LabelName"].to_dict()
