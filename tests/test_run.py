@@ -5,6 +5,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -86,3 +87,23 @@ def test_fov_environment_segments_the_real_field(tmp_path, monkeypatch):
     meta = pd.read_parquet(project / "data/02_intermediate/fov_crops/metadata.parquet")
     assert 200 <= len(meta) <= 380
     assert (project / "data/08_reporting/fov_crop_montage.png").stat().st_size > 50_000
+
+
+def test_profiling_bbbc021_environment(tmp_path, monkeypatch):
+    """``kedro run --pipeline=profiling --env bbbc021`` on the real Ljosa 2013 profiles, tracked in MLflow."""
+    project, db = make_project(tmp_path, monkeypatch)
+    shutil.copytree(ROOT / "data" / "01_raw" / "bbbc021_ljosa2013", project / "data" / "01_raw" / "bbbc021_ljosa2013")
+    with KedroSession.create(project_path=project, env="bbbc021",
+                             runtime_params={"profiling": {"map": {"null_size": 200}}}) as session:
+        session.run(pipeline_names=["profiling"])
+    table = pd.read_csv(project / "data/08_reporting/bbbc021_moa_matching.csv")
+    assert {"variant", "nsc", "nscb", "map_moa"} <= set(table.columns)
+    assert {"raw_median", "plate_dmso_zscore_mean", "plate_dmso_zscore_tvn", "plate_dmso_zscore_tvn_coral"} <= set(table.variant)
+    assert (table["nsc_n"] == 103).all() and (table["nscb_n"] == 92).all()
+    best = table.set_index("variant")
+    assert best.loc["plate_dmso_zscore_mean", "nsc"] > best.loc["raw_median", "nsc"] + 0.2
+    assert (project / "data/05_model_input/treatment_profiles/plate_dmso_zscore_tvn.parquet").is_file()
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    run = mlflow.search_runs(experiment_names=["cellbench"]).iloc[0]
+    assert run["metrics.profiling/plate_dmso_zscore_mean/nsc"] == pytest.approx(best.loc["plate_dmso_zscore_mean", "nsc"])
+    assert run["params.profiling.map.null_size"] == "200"

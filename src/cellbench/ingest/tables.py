@@ -159,7 +159,7 @@ def ljosa_profiles(profiles: TableLike, image: TableLike, moa: TableLike) -> pd.
         first = joined.loc[unmatched, ["Metadata_Plate", "Metadata_Well"]].iloc[0].tolist()
         raise ValueError(f"{where}: {int(unmatched.sum())} well(s) not in the BBBC021 image table, e.g. {first}")
     meta = joined.drop(columns="_merge")
-    return pd.concat([meta.reset_index(drop=True), df[feats].astype(np.float64).reset_index(drop=True)], axis=1)
+    return pd.concat([meta.reset_index(drop=True), df[feats].astype(np.float64).reset_index(drop=True)], axis=1).copy()
 
 
 # -- CellProfiler and JUMP --------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def cellprofiler_table(table: TableLike, compartment: str | None = None,
     extra = {(k if k.startswith("Metadata_") else f"Metadata_{k}"): v for k, v in (metadata or {}).items()}
     out = pd.concat([pd.DataFrame(extra, index=out.index), out.drop(columns=list(extra), errors="ignore")], axis=1)
     meta_cols = list(extra) + [c for c in meta_cols if c not in extra]
-    return out[meta_cols + feats]
+    return out[meta_cols + feats].copy()  # one consolidated block per dtype
 
 
 def jump_load_data(table: TableLike) -> pd.DataFrame:

@@ -1,0 +1,252 @@
+"""Retrieval metrics on profiles: nearest-neighbour matching (NSC / NSCB, replicate and group
+accuracy), mean average precision with copairs-compatible p-values, and PCI's normalised average
+pairwise distance score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _require(meta: pd.DataFrame, cols, where: str) -> None:
+    missing = [c for c in cols if c not in meta.columns]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {missing}")
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """cos(x, y) = x.y / (|x| |y|) for every row pair of ``a`` and ``b`` (default ``a``)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = a if b is None else np.asarray(b, dtype=np.float64)
+    an = a / np.linalg.norm(a, axis=1, keepdims=True)
+    bn = an if b is a else b / np.linalg.norm(b, axis=1, keepdims=True)
+    return an @ bn.T
+
+
+def _codes(meta: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    if not cols:
+        return np.zeros(len(meta), dtype=np.int64)
+    return meta.groupby(list(cols), sort=False, dropna=False).ngroup().to_numpy()
+
+
+def _batch_sets(values: pd.Series, sep: str = ",") -> list[frozenset]:
+    return [frozenset(str(v).split(sep)) for v in values]
+
+
+def nearest_neighbour_matching(meta: pd.DataFrame, feats: np.ndarray, label: str,
+                               exclude_same: list[str] | None = None, multi_valued: list[str] | None = None,
+                               sep: str = ",") -> pd.DataFrame:
+    """1-NN (cosine) prediction of ``label`` for every profile among the other profiles.
+
+    Candidates sharing a value with the query in any ``exclude_same`` column are left out (NSC:
+    the compound; NSCB: compound and batch). A column in ``multi_valued`` holds ``sep``-joined sets
+    (a treatment seen in several batches) and excludes candidates whose set intersects the query's.
+    Returns ``meta`` with ``predicted``, ``neighbour`` (row position), ``similarity``, ``correct``.
+    """
+    where = "nearest_neighbour_matching"
+    exclude_same = list(exclude_same or [])
+    multi_valued = set(multi_valued or [])
+    _require(meta, [label] + exclude_same, where)
+    feats = np.asarray(feats, dtype=np.float64)
+    if len(meta) != len(feats):
+        raise ValueError(f"{where}: {len(meta)} metadata rows but {len(feats)} feature rows")
+    if np.isnan(feats).any():
+        raise ValueError(f"{where}: NaN in the features")
+    sim = cosine_similarity(feats)
+    allowed = ~np.eye(len(meta), dtype=bool)
+    for col in exclude_same:
+        if col in multi_valued:
+            sets = _batch_sets(meta[col], sep)
+            same = np.array([[bool(s & t) for t in sets] for s in sets])
+        else:
+            c = _codes(meta, [col])
+            same = c[:, None] == c[None, :]
+        allowed &= ~same
+    sim = np.where(allowed, sim, -np.inf)
+    nn = np.argmax(sim, axis=1)
+    has = allowed.any(axis=1)
+    labels = meta[label].to_numpy()
+    out = meta.reset_index(drop=True).copy()
+    out["neighbour"] = np.where(has, nn, -1)
+    out["similarity"] = np.where(has, sim[np.arange(len(nn)), nn], np.nan)
+    out["predicted"] = np.where(has, labels[nn], None)
+    out["correct"] = has & (out["predicted"].to_numpy() == labels)
+    return out
+
+
+def nsc_nscb(treatments: pd.DataFrame, feats: np.ndarray, moa: str = "Metadata_MoA",
+             compound: str = "Metadata_Compound", batch: str = "Metadata_Batch") -> dict:
+    """BBBC021 MoA matching (Ljosa et al. 2013) on treatment profiles, 1-NN cosine.
+
+    NSC: not-same-compound (all treatments of the query's compound are excluded). NSCB: also not
+    the same batch (``batch`` may hold comma-joined weeks); MoAs whose treatments all lie in one
+    batch cannot be matched and are dropped (Cholesterol-lowering and Kinase inhibitors on BBBC021:
+    103 -> 92 treatments). Returns counts, accuracies and both per-treatment tables.
+    """
+    nsc = nearest_neighbour_matching(treatments, feats, moa, [compound])
+    batches = _batch_sets(treatments[batch])
+    moa_batches: dict = {}
+    for m, b in zip(treatments[moa], batches):
+        moa_batches.setdefault(m, set()).update(b)
+    keep = np.array([len(moa_batches[m]) > 1 for m in treatments[moa]])
+    sub = treatments.loc[keep].reset_index(drop=True)
+    nscb = nearest_neighbour_matching(sub, np.asarray(feats)[keep], moa, [compound, batch], multi_valued=[batch])
+    return {
+        "nsc": float(nsc["correct"].mean()), "nsc_correct": int(nsc["correct"].sum()), "nsc_n": len(nsc),
+        "nscb": float(nscb["correct"].mean()), "nscb_correct": int(nscb["correct"].sum()), "nscb_n": len(nscb),
+        "nscb_dropped_moas": sorted(m for m, b in moa_batches.items() if len(b) <= 1),
+        "nsc_table": nsc, "nscb_table": nscb,
+    }
+
+
+# -- mean average precision (copairs 0.5.5 conventions, PROFILING.md section 2) ------------------
+def _pair_mask(meta: pd.DataFrame, sameby: list[str], diffby: list[str]) -> np.ndarray:
+    n = len(meta)
+    mask = ~np.eye(n, dtype=bool)
+    for col in sameby:
+        c = _codes(meta, [col])
+        mask &= c[:, None] == c[None, :]
+    for col in diffby:
+        c = _codes(meta, [col])
+        mask &= c[:, None] != c[None, :]
+    return mask
+
+
+def average_precision(meta: pd.DataFrame, feats: np.ndarray, pos_sameby: list[str], pos_diffby: list[str],
+                      neg_sameby: list[str], neg_diffby: list[str]) -> pd.DataFrame:
+    """Average precision of every profile retrieving its positives among its positives and negatives.
+
+    For profile i, the ranked list holds the profiles j forming a positive pair with i (same values
+    in ``pos_sameby``, different in ``pos_diffby``) and those forming a negative pair, sorted by
+    cosine similarity (rounded to float32 as copairs does) from high to low, positives first on
+    ties. AP_i = (1 / P_i) sum_k rel_k * precision@k. Profiles without positive pairs get NaN.
+    Adds ``average_precision``, ``n_pos_pairs``, ``n_total_pairs`` to ``meta``.
+    """
+    where = "average_precision"
+    cols = list(dict.fromkeys(pos_sameby + pos_diffby + neg_sameby + neg_diffby))
+    _require(meta, cols, where)
+    if meta[cols].isna().any(axis=None):
+        raise ValueError(f"{where}: metadata columns {cols} must not contain nulls")
+    feats = np.asarray(feats, dtype=np.float64)
+    if np.isnan(feats).any():
+        raise ValueError(f"{where}: NaN in the features")
+    pos = _pair_mask(meta, pos_sameby, pos_diffby)
+    neg = _pair_mask(meta, neg_sameby, neg_diffby)
+    if not pos.any():
+        raise ValueError(f"{where}: no positive pairs (pos_sameby={pos_sameby}, pos_diffby={pos_diffby})")
+    if not neg.any():
+        raise ValueError(f"{where}: no negative pairs (neg_sameby={neg_sameby}, neg_diffby={neg_diffby})")
+    sim = cosine_similarity(feats).astype(np.float32)
+    n = len(meta)
+    ap = np.full(n, np.nan)
+    n_pos = pos.sum(axis=1)
+    n_total = n_pos + neg.sum(axis=1)
+    for i in np.flatnonzero(n_pos > 0):
+        s = np.concatenate([sim[i, pos[i]], sim[i, neg[i]]])
+        rel = np.concatenate([np.ones(n_pos[i]), np.zeros(n_total[i] - n_pos[i])])
+        order = np.lexsort([np.float32(1) - s])  # stable: positives first on ties
+        rel = rel[order]
+        k = np.arange(1, len(rel) + 1)
+        ap[i] = float(np.sum(np.cumsum(rel) / k * rel) / n_pos[i])
+    out = meta.reset_index(drop=True).copy()
+    out["average_precision"] = ap
+    out["n_pos_pairs"] = n_pos
+    out["n_total_pairs"] = np.where(n_total > 0, n_total, 0)
+    return out
+
+
+def null_average_precision(num_pos: int, total: int, null_size: int, seed: int) -> np.ndarray:
+    """AP of ``null_size`` random rankings with ``num_pos`` relevant among ``total`` (float32).
+
+    Drawn exactly as copairs 0.5.5 does (a permutation of positions per draw from
+    ``numpy.random.default_rng(seed)``, the first ``num_pos`` taken as the positives), so p-values
+    agree with copairs for the same seed.
+    """
+    rng = np.random.default_rng(seed)
+    dtype = np.uint16 if total < 2**16 else np.uint32
+    idx = np.tile(np.arange(total, dtype=dtype), (null_size, 1))
+    rng.permuted(idx, axis=1, out=idx)
+    ranks = np.sort(idx[:, :num_pos], axis=1)
+    pr = np.arange(1, num_pos + 1, dtype=np.float32) / (ranks + 1)
+    return (pr.sum(axis=1) / num_pos).astype(np.float32)
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values: q_(i) = min_{j >= i} p_(j) m / j, capped at 1."""
+    p = np.asarray(p, dtype=np.float64)
+    m = len(p)
+    order = np.argsort(p)
+    ranked = p[order] * m / np.arange(1, m + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(q, 1.0)
+    return out
+
+
+def mean_average_precision(ap_scores: pd.DataFrame, sameby: list[str], null_size: int = 10_000,
+                           threshold: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    """mAP per group of ``sameby`` with a permutation p-value and BH correction (copairs semantics).
+
+    The group's null is the element-wise mean of its members' null APs (one null per
+    (n_pos_pairs, n_total_pairs) configuration, seeded from ``seed`` in sorted configuration order);
+    p = (#(null > mAP) + 1) / (null_size + 1).
+    """
+    scores = ap_scores[ap_scores["average_precision"].notna() & (ap_scores["n_pos_pairs"] > 0)].reset_index(drop=True)
+    if scores.empty:
+        raise ValueError("mean_average_precision: no profile has an average precision")
+    confs, inverse = np.unique(scores[["n_pos_pairs", "n_total_pairs"]].to_numpy(), axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    seeds = np.random.default_rng(seed).integers(8096, size=len(confs))
+    nulls = np.stack([null_average_precision(int(k), int(n), null_size, int(s)) for (k, n), s in zip(confs, seeds)])
+    rows = []
+    for key, idx in scores.groupby(list(sameby), sort=True, observed=True).indices.items():
+        m = float(scores["average_precision"].to_numpy()[idx].mean())
+        null = nulls[inverse[idx]].mean(axis=0)
+        p = (np.sum(null > m) + 1) / (null_size + 1)
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(sameby, key)), "mean_average_precision": m, "p_value": p})
+    out = pd.DataFrame(rows)
+    out["corrected_p_value"] = benjamini_hochberg(out["p_value"].to_numpy())
+    out["below_p"] = out["p_value"] < threshold
+    out["below_corrected_p"] = out["corrected_p_value"] < threshold
+    return out
+
+
+# -- PCI (Lu et al. 2019, PLoS Comput Biol) ----------------------------------------------------------
+def pairwise_distance_score(feats: np.ndarray, image: np.ndarray, label: np.ndarray, n_pairs: int = 1000,
+                            seed: int = 0) -> pd.DataFrame:
+    """Normalised average pairwise distance between cells of image pairs sharing a label.
+
+    Features are standardised (zero mean, unit variance). For two images A and B,
+    D(A, B) = mean over cells a in A, b in B of ||f_a - f_b||_2. For each label L:
+    score_L = mean D over ``n_pairs`` random image pairs both labelled L, divided by mean D over
+    ``n_pairs`` random pairs (one image labelled L, one not), minus 1; negative = same-label cells
+    are closer than expected. Returns one row per label plus ``overall`` (the mean of the labels).
+    """
+    feats = np.asarray(feats, dtype=np.float64)
+    sd = feats.std(axis=0)
+    z = (feats - feats.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    image, label = np.asarray(image), np.asarray(label)
+    images = pd.Series(label).groupby(image).first()
+    members = {im: np.flatnonzero(image == im) for im in images.index}
+    rng = np.random.default_rng(seed)
+
+    def dist(a, b) -> float:
+        x, y = z[members[a]], z[members[b]]
+        d2 = (x**2).sum(1)[:, None] + (y**2).sum(1)[None, :] - 2 * x @ y.T
+        return float(np.sqrt(np.maximum(d2, 0)).mean())
+
+    rows = []
+    for lab in sorted(images.unique()):
+        same = images.index[images.to_numpy() == lab].to_numpy()
+        other = images.index[images.to_numpy() != lab].to_numpy()
+        if len(same) < 2 or len(other) == 0:
+            continue
+        d_same = [dist(*rng.choice(same, 2, replace=False)) for _ in range(n_pairs)]
+        d_diff = [dist(rng.choice(same), rng.choice(other)) for _ in range(n_pairs)]
+        rows.append({"label": lab, "score": np.mean(d_same) / np.mean(d_diff) - 1.0})
+    if not rows:
+        raise ValueError("pairwise_distance_score: no label has two images and a different-label image")
+    out = pd.DataFrame(rows)
+    return pd.concat([out, pd.DataFrame([{"label": "overall", "score": out["score"].mean()}])], ignore_index=True)

@@ -1,0 +1,132 @@
+"""Normalisation of profiles against a reference population (all rows or the controls).
+
+``normalize`` has the arguments and numerics of ``pycytominer.normalize`` 1.7.1 (PROFILING.md):
+fit on ``profiles.query(samples)``, transform every row, output = metadata + features.
+Added: ``by=`` fits and applies the normalisation separately within each plate or batch (the
+per-plate DMSO normalisation most pipelines use; pycytominer issue #154), and clear errors.
+
+Methods, with mu / sigma / med / q / MAD computed on the reference rows R, feature by feature:
+
+* ``standardize``: (x - mu) / sigma, sigma the population SD (ddof 0); sigma = 0 -> 1 (sklearn).
+* ``robustize``: (x - med) / (q75 - q25), linear-interpolated quantiles; IQR = 0 -> 1 (sklearn).
+* ``mad_robustize``: (x - med) / (1.4826 MAD + eps), MAD = median |x - med| (NaN skipped).
+* ``spherize``: whitening fitted by SVD of the centred (PCA, ZCA) or standardised (PCA-cor,
+  ZCA-cor) reference matrix X_c = U S V^T: W = V diag(1 / (s + eps)) sqrt(n - 1), and for ZCA
+  W V^T; output X_c W. With n <= d the singular values past the rank r are set to s_r. This is the
+  1.7.1 behaviour; versions 1.1.0-1.7.0 took the SVD of the raw matrix (issue #747) and did not
+  whiten.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._common import resolve_features, select_samples
+
+METHODS = ("standardize", "robustize", "mad_robustize", "spherize")
+SPHERIZE_METHODS = ("PCA", "ZCA", "PCA-cor", "ZCA-cor")
+
+
+def _fit_transform(ref: np.ndarray, X: np.ndarray, method: str, eps_mad: float, center: bool,
+                   sph_method: str, sph_eps: float, where: str) -> np.ndarray:
+    if method == "standardize":
+        mu = ref.mean(axis=0)
+        sd = ref.std(axis=0)
+        sd = np.where(sd < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mu), 1.0), 1.0, sd)
+        return (X - mu) / sd
+    if method == "robustize":
+        med = np.nanmedian(ref, axis=0)
+        q25, q75 = np.nanpercentile(ref, [25, 75], axis=0)
+        iqr = q75 - q25
+        iqr = np.where(iqr < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(q75), 1.0), 1.0, iqr)
+        return (X - med) / iqr
+    if method == "mad_robustize":
+        med = np.nanmedian(ref, axis=0)
+        mad = 1.4826 * np.nanmedian(np.abs(ref - med), axis=0)
+        return (X - med) / (mad + eps_mad)
+    return _spherize(ref, X, center, sph_method, sph_eps, where)
+
+
+def spherize_matrix(ref: np.ndarray, center: bool = True, method: str = "ZCA-cor", epsilon: float = 1e-6,
+                    where: str = "spherize") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(shift, scale, W)`` so that ``((X - shift) / scale) @ W`` is the sphered ``X`` (see module doc)."""
+    if method not in SPHERIZE_METHODS:
+        raise ValueError(f"{where}: spherize_method must be one of {list(SPHERIZE_METHODS)}, got {method!r}")
+    if method.endswith("-cor") and not center:
+        raise ValueError(f"{where}: {method} requires spherize_center=True")
+    n, d = ref.shape
+    if np.isnan(ref).any():
+        raise ValueError(f"{where}: NaN in the reference rows; impute or drop NaN features first "
+                         "(feature_select operation drop_na_columns)")
+    shift = ref.mean(axis=0) if center else np.zeros(d)
+    scale = np.ones(d)
+    if method.endswith("-cor"):
+        var = ref.var(axis=0)
+        zero = np.flatnonzero(var == 0)
+        if len(zero):
+            raise ValueError(f"{where}: {len(zero)} feature(s) have zero variance in the reference rows "
+                             "(e.g. column index {zero[0]}); remove them first (feature_select variance_threshold)")
+        scale = np.sqrt(var)
+    Xc = (ref - shift) / scale
+    r = np.linalg.matrix_rank(Xc)
+    if not (r == d or (center and r == n - 1) or (not center and r == n)):
+        raise ValueError(f"{where}: the reference matrix is not full rank (n = {n}, d = {d}, rank = {r}); "
+                         "remove linearly dependent features (feature_select correlation_threshold)")
+    _, s, vt = np.linalg.svd(Xc, full_matrices=True)
+    if n <= d:
+        s = np.concatenate([s[:r], np.repeat(s[r - 1], d - r)])
+    s = s + epsilon
+    W = (vt / s[:, None]).T * np.sqrt(n - 1)
+    if method.startswith("ZCA"):
+        W = W @ vt
+    return shift, scale, W
+
+
+def _spherize(ref, X, center, method, eps, where) -> np.ndarray:
+    shift, scale, W = spherize_matrix(ref, center, method, eps, where)
+    return ((X - shift) / scale) @ W
+
+
+def normalize(profiles: pd.DataFrame, features: list[str] | str = "infer", meta_features: list[str] | str = "infer",
+              samples: str = "all", method: str = "standardize", mad_robustize_epsilon: float = 1e-18,
+              spherize_center: bool = True, spherize_method: str = "ZCA-cor", spherize_epsilon: float = 1e-6,
+              by: str | list[str] | None = None) -> pd.DataFrame:
+    """Normalised profiles: fitted on the ``samples`` rows (of each ``by`` group), applied to all rows.
+
+    Returns ``meta_features`` then the features (``PC1..PCd`` for PCA sphering) in the input row order.
+    """
+    where = "normalize"
+    if method not in METHODS:
+        raise ValueError(f"{where}: method must be one of {list(METHODS)}, got {method!r}")
+    if mad_robustize_epsilon is None or mad_robustize_epsilon < 0:
+        raise ValueError(f"{where}: mad_robustize_epsilon must be a float >= 0, got {mad_robustize_epsilon!r}")
+    features = resolve_features(profiles, features, where)
+    if isinstance(meta_features, str):
+        if meta_features != "infer":
+            raise ValueError(f"{where}: meta_features must be a list or 'infer', got {meta_features!r}")
+        meta_features = [c for c in profiles.columns if str(c).startswith("Metadata_")]
+    X = profiles[features].to_numpy(dtype=np.float64)
+    ref_mask = select_samples(profiles, samples, where)
+    out = np.empty_like(X)
+    if by is None:
+        groups = [(None, np.arange(len(profiles)))]
+    else:
+        by = [by] if isinstance(by, str) else list(by)
+        missing = [c for c in by if c not in profiles.columns]
+        if missing:
+            raise ValueError(f"{where}: by column(s) {missing} not in the table")
+        groups = [(key, idx) for key, idx in profiles.groupby(by, sort=True, dropna=False).indices.items()]
+    for key, idx in groups:
+        ref = X[idx[ref_mask[idx]]]
+        label = where if key is None else f"{where} (by {by} = {key})"
+        if len(ref) == 0:
+            raise ValueError(f"{label}: samples query {samples!r} selects no rows in this group")
+        if method == "spherize" and len(ref) < 2:
+            raise ValueError(f"{label}: spherize needs at least 2 reference rows, got {len(ref)}")
+        out[idx] = _fit_transform(ref, X[idx], method, mad_robustize_epsilon, spherize_center,
+                                  spherize_method, spherize_epsilon, label)
+    columns = ([f"PC{i}" for i in range(1, len(features) + 1)]
+               if method == "spherize" and spherize_method.startswith("PCA") else features)
+    return pd.concat([profiles[meta_features].reset_index(drop=True),
+                      pd.DataFrame(out, columns=columns)], axis=1)

@@ -1,0 +1,56 @@
+"""A profiling recipe: normalise -> select features -> (TVN / CORAL) -> treatment profiles.
+
+A recipe is a plain dict (it comes from ``parameters_profiling.yml``)::
+
+    normalize: {method: standardize, samples: "Metadata_Control == True", by: Metadata_Plate}
+    feature_select: [drop_na_columns, variance_threshold, correlation_threshold]
+    tvn: {reg: 1.0, coral_by: Metadata_Batch}      # or null
+    treatment: {operation: mean}
+
+``normalize`` may be a list of normalisations applied in order (e.g. per-plate z-score, then
+sphering on all controls). Each step is optional (null or absent skips it) and calls the pycytominer-compatible function
+of the same name with the given arguments.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .feature_select import feature_select
+from .normalize import normalize
+from .summarize import treatment_profiles
+from .tvn import tvn
+
+STEPS = ("normalize", "feature_select", "tvn", "treatment")
+
+
+def apply_recipe(profiles: pd.DataFrame, recipe: dict, control: str = "Metadata_Control == True") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(normalised well/site profiles, treatment profiles)`` of one recipe (controls excluded from
+    the treatment profiles)."""
+    unknown = sorted(set(recipe) - set(STEPS) - {"description"})
+    if unknown:
+        raise ValueError(f"profiling recipe: unknown step(s) {unknown}; expected {list(STEPS)}")
+    out = profiles
+    steps = recipe.get("normalize") or []
+    for step in [steps] if isinstance(steps, dict) else steps:  # one normalisation or a list, in order
+        args = dict(step)
+        args.setdefault("samples", control)
+        out = normalize(out, **args)
+    if recipe.get("feature_select"):
+        fs = recipe["feature_select"]
+        args = {"operation": fs} if isinstance(fs, (list, str)) else dict(fs)
+        out = feature_select(out, **args)
+    if recipe.get("tvn"):
+        args = dict(recipe["tvn"])
+        args.setdefault("samples", control)
+        out = tvn(out, **args)
+    feats = [c for c in out.columns if not str(c).startswith("Metadata_")]
+    bad = [c for c in feats if not np.isfinite(out[c].to_numpy()).all()]
+    if bad:
+        raise ValueError(f"profiling recipe: {len(bad)} feature(s) are not finite after normalisation "
+                         f"(e.g. {bad[0]!r}: zero spread in the controls?); add drop_na_columns or use "
+                         "mad_robustize_epsilon > 0")
+    treat_args = dict(recipe.get("treatment") or {})
+    treat_args.setdefault("exclude", control)
+    return out, treatment_profiles(out, **treat_args)

@@ -1,0 +1,55 @@
+"""Profile summaries: mean + SD per stratum (seed 003) and treatment profiles (seeds 003, 004)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._common import require, resolve_features
+from .aggregate import aggregate
+
+
+def mean_sd_profiles(population_df: pd.DataFrame, strata: list[str], features: list[str] | str = "infer") -> pd.DataFrame:
+    """Per stratum the mean and the sample SD (ddof 1) of every feature: ``{f}`` then ``{f}__sd``.
+
+    The mean+SD profile of Lafarge et al. (seed 003) concatenates first and second moments so that
+    a treatment that changes the spread of a population, not its centre, is still seen.
+    """
+    features = resolve_features(population_df, features, "mean_sd_profiles")
+    mean = aggregate(population_df, strata=strata, features=features, operation="mean")
+    sd = population_df.groupby(list(strata), sort=True, dropna=False)[features].std(ddof=1).reset_index(drop=True)
+    sd.columns = [f"{f}__sd" for f in features]
+    return pd.concat([mean, sd.fillna(0.0)], axis=1)
+
+
+def treatment_profiles(profiles: pd.DataFrame, treatment: list[str] = ("Metadata_Compound", "Metadata_Concentration"),
+                       features: list[str] | str = "infer", operation: str = "median",
+                       carry: list[str] = ("Metadata_MoA",), join: list[str] = ("Metadata_Batch",),
+                       exclude: str | None = None) -> pd.DataFrame:
+    """One profile per treatment: the median (or mean) of its rows (wells or sites).
+
+    ``carry`` columns must be constant within a treatment (e.g. the MoA) and are kept; ``join``
+    columns are summarised as the sorted, comma-joined set of their values (a treatment seen in
+    weeks 1 and 3 has batch ``Week1,Week3``, as DeepProfiler writes it); ``Metadata_Count`` is the
+    number of rows. ``exclude`` is a query of rows to leave out first (e.g. controls).
+    """
+    where = "treatment_profiles"
+    treatment, carry, join = list(treatment), list(carry), list(join)
+    require(profiles, treatment + carry + join, where)
+    if exclude:
+        profiles = profiles.drop(index=profiles.query(exclude).index)
+    if profiles.empty:
+        raise ValueError(f"{where}: no rows left to aggregate")
+    features = resolve_features(profiles, features, where)
+    out = aggregate(profiles, strata=treatment, features=features, operation=operation)
+    grouped = profiles.groupby(treatment, sort=True, dropna=False)
+    for col in carry:
+        n_values = grouped[col].nunique(dropna=False)
+        if (n_values > 1).any():
+            bad = n_values[n_values > 1].index[0]
+            raise ValueError(f"{where}: column {col!r} is not constant within treatment {bad}")
+        out.insert(len(treatment), col, grouped[col].first().to_numpy())
+    for col in join:
+        out.insert(len(treatment), col, grouped[col].agg(lambda v: ",".join(sorted(set(map(str, v))))).to_numpy())
+    out.insert(len(treatment), "Metadata_Count", grouped.size().to_numpy().astype(np.int64))
+    return out
