@@ -179,3 +179,23 @@ def test_feature_select_hand_case_and_errors():
         feature_select(df, features=["a"], operation="blocklist")
     with pytest.raises(ValueError, match="every feature was excluded"):
         feature_select(df, features=["const"], operation="variance_threshold")
+
+
+def test_aggregate_kernel_on_ties_nan_and_group_sizes():
+    """The compiled quickselect against pandas on hard cases: ties, constants, NaN, sizes 1..400."""
+    rng = np.random.default_rng(5)
+    sizes = rng.integers(1, 400, size=60)
+    well = np.repeat([f"W{i:02d}" for i in range(len(sizes))], sizes)
+    n = len(well)
+    df = pd.DataFrame({"Metadata_Well": well,
+                       "normal": rng.normal(size=n),
+                       "counts": rng.integers(0, 3, size=n).astype(float),
+                       "constant": 7.0,
+                       "sorted": np.arange(n, dtype=float),
+                       "sparse": np.where(rng.random(n) < 0.6, 0.0, rng.normal(size=n)),
+                       "holes": np.where(rng.random(n) < 0.3, np.nan, rng.normal(size=n))})
+    df = df.sample(frac=1.0, random_state=0).reset_index(drop=True)  # rows in random order
+    ref = df.groupby("Metadata_Well").median().reset_index()
+    for block in (1, 3, 128):
+        ours = aggregate(df, strata=["Metadata_Well"], block_columns=block)
+        pd.testing.assert_frame_equal(ours, ref, check_exact=True)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import require, resolve_features
-from ._group_kernel import group_reduce
+from ._group_kernel import gather_plan, group_reduce
 
 OPERATIONS = ("median", "mean")
 
@@ -34,7 +34,7 @@ def _group_index(df: pd.DataFrame, strata: list[str]) -> tuple[np.ndarray, np.nd
 
 def aggregate(population_df: pd.DataFrame, strata: list[str] = ("Metadata_Plate", "Metadata_Well"),
               features: list[str] | str = "infer", operation: str = "median", compute_object_count: bool = False,
-              object_feature: str = "Metadata_ObjectNumber", block_columns: int = 64,
+              object_feature: str = "Metadata_ObjectNumber", block_columns: int = 128,
               n_jobs: int | None = None) -> pd.DataFrame:
     """Profiles per stratum: ``operation`` (median or mean) of every feature over the rows of each group.
 
@@ -58,10 +58,11 @@ def aggregate(population_df: pd.DataFrame, strata: list[str] = ("Metadata_Plate"
 
     if n_jobs is not None:
         numba.set_num_threads(max(1, min(int(n_jobs), numba.config.NUMBA_NUM_THREADS)))
+    bpos, dest = gather_plan(order.astype(np.int64))
     parts = []
     for cols in blocks:  # one block of columns in memory at a time; threads over its columns
         values = population_df[cols].to_numpy(dtype=np.float64)
-        parts.append(group_reduce(values, order, bounds, operation == "median"))
+        parts.append(group_reduce(values, bpos, dest, bounds, operation == "median"))
     values = np.concatenate(parts, axis=1) if parts else np.empty((len(keys), 0))
     out = pd.concat([keys, pd.DataFrame(values, columns=features)], axis=1)
     if compute_object_count:
