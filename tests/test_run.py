@@ -12,8 +12,10 @@ from kedro.framework.startup import bootstrap_project
 ROOT = Path(__file__).resolve().parents[1]
 
 
+_TINY_NET = {"width": 0.05, "batch_size": 16, "steps": 3, "eval_every": 3, "min_cells_per_group": 2}
 QUICK = {
-    "representation": {"texture": {"distances": [1, 4]}},
+    "representation": {"texture": {"distances": [1, 4]},
+                       **{n: dict(_TINY_NET) for n in ("deeploc", "pci", "autoencoder")}},
     "evaluation": {"seeds": [0], "cv_folds": 3,
                    "classifiers": {"knn": {"n_neighbors": 11}, "random_forest": {"n_iter": 1, "cv": 3, "n_jobs": 1}}},
 }
@@ -47,6 +49,10 @@ def test_coos_benchmark_session(tmp_path, monkeypatch):
     results = pd.read_csv(project / "data/08_reporting/coos_benchmark_results.csv")
     assert set(results.split) == {"train", "test1", "test2", "test3", "test4"}
     assert (project / "data/04_feature/texture/haralick.parquet").is_file()
+    assert {p.name for p in (project / "data/04_feature/pci").iterdir()} == {f"conv{i}.parquet" for i in range(1, 6)}
+    assert (project / "data/06_models/deeploc.pt").is_file()
+    assert {("deeploc", "end_to_end"), ("deeploc", "fc2"), ("autoencoder", "conv3")} <= set(
+        zip(results.representation, results.layer))
     for png in ("coos_qc_montage.png", "coos_confusion_test3_test4.png", "coos_error_by_split.png"):
         assert (project / "data/08_reporting" / png).stat().st_size > 10_000
 
@@ -57,7 +63,9 @@ def test_coos_benchmark_session(tmp_path, monkeypatch):
     assert run["params.ingestion.simulation.size"] == "0.003"
     assert 0 <= run["metrics.coos/texture_haralick/knn/test4/balanced_error"] <= 1
     arts = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run.run_id)}
-    assert {"coos_benchmark_results.csv", "coos_benchmark_results.md", "coos_qc_montage.png"} <= arts
+    assert {"coos_benchmark_results.csv", "coos_benchmark_results.md", "coos_qc_montage.png", "deeploc.pt"} <= arts
+    history = mlflow.tracking.MlflowClient().get_metric_history(run.run_id, "training/pci/train_loss")
+    assert [m.step for m in history] == [1, 2, 3]
 
 
 def test_coos7_environment_runs_real_layout_files(tmp_path, monkeypatch, small_coos):

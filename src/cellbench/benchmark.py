@@ -131,10 +131,32 @@ def _random_forest(cfg: dict, seed: int):
     )
 
 
+class EndToEnd:
+    """The network's own prediction: the class whose probability column (``Prob_<label>``) is largest.
+
+    Nothing is fitted; the Training CV error of an end-to-end model is its error on the part of
+    Training it held out for model selection (``Metadata_Validation``), set by the caller.
+    """
+
+    def __init__(self, columns: Sequence[str]):
+        bad = [c for c in columns if not str(c).startswith("Prob_")]
+        if bad:
+            raise ValueError(f"classifier end_to_end needs class-probability columns 'Prob_<label>', got {bad[:3]}")
+        raw = [str(c)[len("Prob_"):] for c in columns]
+        self.classes_ = np.array([int(r) if r.lstrip("-").isdigit() else r for r in raw])
+
+    def fit(self, x, y):
+        return self
+
+    def predict(self, x):
+        return self.classes_[np.argmax(x, axis=1)]
+
+
 CLASSIFIERS: dict[str, ClassifierSpec] = {
     "knn": ClassifierSpec("knn", _knn, stochastic=False),
     "l1_logreg": ClassifierSpec("l1_logreg", _l1_logreg, stochastic=False),
     "random_forest": ClassifierSpec("random_forest", _random_forest, stochastic=True),
+    "end_to_end": ClassifierSpec("end_to_end", lambda cfg, seed: None, stochastic=False),
 }
 
 
@@ -164,7 +186,7 @@ def evaluate_features(
     ``confusion`` (long form: classifier, split, true, predicted, count summed over seeds).
     """
     name = f"{representation}/{layer}"
-    _, x = validate_feature_table(table, name, label_col, split_col, splits)
+    feats, x = validate_feature_table(table, name, label_col, split_col, splits)
     unknown = sorted(set(classifiers) - set(CLASSIFIERS))
     if unknown:
         raise ValueError(f"unknown classifier(s) {unknown}; available: {sorted(CLASSIFIERS)}")
@@ -183,13 +205,19 @@ def evaluate_features(
         errors = {s: [] for s in splits}
         cv_errors = []
         conf = {s: np.zeros((len(labels), len(labels)), np.int64) for s in splits}
+        end_to_end = clf_name == "end_to_end"
         for seed in run_seeds:
-            model = spec.build(cfg, int(seed))
-            model.fit(x_train, y[train])
-            cv_errors.append(_cv_error(model, x_train, y[train], cv_folds, int(seed)))
+            if end_to_end:  # raw probabilities: standardising would change the argmax
+                model, inputs = EndToEnd(feats), x
+                held = train & table.get("Metadata_Validation", pd.Series(False, index=table.index)).to_numpy(bool)
+                cv_errors.append(balanced_error(y[held], model.predict(x[held])) if held.any() else float("nan"))
+            else:
+                model, inputs = spec.build(cfg, int(seed)), x_all
+                model.fit(x_train, y[train])
+                cv_errors.append(_cv_error(model, x_train, y[train], cv_folds, int(seed)))
             for s in splits:
                 m = split == s
-                pred = model.predict(x_all[m])
+                pred = model.predict(inputs[m])
                 errors[s].append(balanced_error(y[m], pred))
                 conf[s] += confusion_matrix(y[m], pred, labels)
         for s in splits:

@@ -18,6 +18,11 @@ EVAL_PARAMS = {
 }
 
 
+# learned representations at toy size: the wiring is under test here, not the quality
+TINY = {"device": "cpu", "seed": 0, "width": 0.05, "batch_size": 16, "steps": 3, "eval_every": 3,
+        "min_cells_per_group": 2, "embed_batch_size": 128}
+
+
 def test_registered_pipelines():
     configure_project("cellbench")
     pipes = register_pipelines()
@@ -32,6 +37,10 @@ def test_representation_and_evaluation_slice_in_memory(small_coos, caplog):
         datasets={
             "coos_crops": MemoryDataset(small_coos, copy_mode="assign"),
             "params:representation.texture": MemoryDataset({"distances": [1, 2], "levels": 256, "batch_size": 128}),
+            **{f"params:representation.{n}": MemoryDataset(TINY) for n in ("deeploc", "pci", "autoencoder")},
+            "params:representation.vgg16": MemoryDataset({"weights": None}),
+            **{f"{n}_{kind}": MemoryDataset(copy_mode="assign") for n in ("deeploc", "pci", "autoencoder")
+               for kind in ("model", "training_history")},
             "params:evaluation": MemoryDataset(EVAL_PARAMS),
             **{name: MemoryDataset(copy_mode="assign") for name in
                ("coos_benchmark_results", "coos_benchmark_table", "coos_metrics", "coos_per_class_sensitivity")},
@@ -44,7 +53,17 @@ def test_representation_and_evaluation_slice_in_memory(small_coos, caplog):
     assert set(results.columns) >= {"representation", "layer", "classifier", "split", "balanced_error", "n_cells",
                                     "balanced_error_std", "n_seeds"}
     assert set(results.split) == set(EVAL_PARAMS["splits"])
-    assert (results.groupby(["classifier"]).n_cells.sum() == len(small_coos)).all()
+    per_layer = results.groupby(["representation", "layer", "classifier"]).n_cells.sum()
+    assert (per_layer == len(small_coos)).all()
+    layers = set(zip(results.representation, results.layer))
+    assert {("texture", "haralick"), ("deeploc", "fc2"), ("deeploc", "end_to_end"), ("pci", "conv3"),
+            ("autoencoder", "conv5")} <= layers
+    assert "vgg16" not in set(results.representation)  # no weights file: left out, not faked
+    assert set(results[results.layer == "end_to_end"].classifier) == {"end_to_end"}
+    assert "VGG16 left out of the results" in caplog.text
+    history = catalog["deeploc_training_history"].load()
+    assert [p["step"] for p in history["training/deeploc/train_loss"]] == [1, 2, 3]
+    assert catalog["pci_model"].load()["model"] == "pci"
     metrics = catalog["coos_metrics"].load()
     assert "coos/texture_haralick/knn/test3/balanced_error" in metrics
     assert "| texture | haralick | knn |" in catalog["coos_benchmark_table"].load()

@@ -2,5 +2,7 @@
 
 from .bbbc021 import Bbbc021ProfilesDataset
 from .crop_store import CropStoreDataset
+from .feature_tables import FeatureTablesDataset
+from .torch_model import TorchModelDataset
 
-__all__ = ["Bbbc021ProfilesDataset", "CropStoreDataset"]
+__all__ = ["Bbbc021ProfilesDataset", "CropStoreDataset", "FeatureTablesDataset", "TorchModelDataset"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -13,21 +14,30 @@ from cellbench.reporting.tables import coos7_published_reference, per_class_sens
 from cellbench.simulate import COOS7_CLASSES
 
 
+log = logging.getLogger(__name__)
+RESULT_COLUMNS = ["representation", "layer", "classifier", "split", "balanced_error", "balanced_error_std",
+                  "n_seeds", "n_cells", "cv_balanced_error"]
+CONFUSION_COLUMNS = ["representation", "layer", "classifier", "split", "true", "predicted", "count"]
+
+
 def _load(part):
     return part() if isinstance(part, Callable) else part
 
 
 def evaluate_representation(features: dict, params: dict, representation: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every layer of one representation through every configured classifier."""
-    if not features:
-        raise ValueError(f"representation {representation!r}: no feature tables to evaluate")
+    if not features:  # e.g. VGG16 without an ImageNet weights file: left out, and said so
+        log.warning("representation %r produced no feature tables; it is left out of the results", representation)
+        return pd.DataFrame(columns=RESULT_COLUMNS), pd.DataFrame(columns=CONFUSION_COLUMNS)
     results, confusion = [], []
     for layer in sorted(features):
+        # a network's own predictions are scored as they are; every other layer by the classifier zoo
+        classifiers = {"end_to_end": {}} if layer == "end_to_end" else params["classifiers"]
         r, c = evaluate_features(
             _load(features[layer]),
             representation=representation,
             layer=layer,
-            classifiers=params["classifiers"],
+            classifiers=classifiers,
             seeds=params.get("seeds", [0]),
             splits=params.get("splits", ["train", "test1", "test2", "test3", "test4"]),
             cv_folds=int(params.get("cv_folds", 5)),
@@ -47,8 +57,8 @@ def _label_name(label, names) -> str:
 def build_report(params: dict, *tables: pd.DataFrame):
     """Combine all representations: CSV table, Markdown Table 3, figures and MLflow metrics."""
     half = len(tables) // 2
-    results = pd.concat(tables[:half], ignore_index=True)
-    confusion = pd.concat(tables[half:], ignore_index=True)
+    results = pd.concat([t for t in tables[:half] if len(t)], ignore_index=True)
+    confusion = pd.concat([t for t in tables[half:] if len(t)], ignore_index=True)
     best = select_best(results)
     keys = ["representation", "layer", "classifier"]
     results["selected_by_training_cv"] = results.set_index(keys).index.isin(best.set_index(keys).index)

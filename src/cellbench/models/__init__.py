@@ -1,0 +1,9 @@
+"""Torch models of the seeds, in plain torch (no torchvision / timm), with a registry by name."""
+
+from .deeploc import DeepLoc
+from .pci import ConvAutoencoder, PairedCellInpainting, SourceEncoder
+from .registry import MODELS, build_model
+from .vgg16 import VGG16, vgg16_state_dict_keys
+
+__all__ = ["MODELS", "ConvAutoencoder", "DeepLoc", "PairedCellInpainting", "SourceEncoder", "VGG16",
+           "build_model", "vgg16_state_dict_keys"]

@@ -1,0 +1,22 @@
+"""Models by name, so parameters (``representation.<name>.model``) choose the architecture."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .deeploc import DeepLoc
+from .pci import ConvAutoencoder, PairedCellInpainting
+from .vgg16 import VGG16
+
+MODELS: dict[str, type[nn.Module]] = {
+    "deeploc": DeepLoc,
+    "pci": PairedCellInpainting,
+    "autoencoder": ConvAutoencoder,
+    "vgg16": VGG16,
+}
+
+
+def build_model(name: str, **kwargs) -> nn.Module:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}")
+    return MODELS[name](**kwargs)
