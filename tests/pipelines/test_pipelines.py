@@ -26,7 +26,8 @@ TINY = {"device": "cpu", "seed": 0, "width": 0.05, "batch_size": 16, "steps": 3,
 def test_registered_pipelines():
     configure_project("cellbench")
     pipes = register_pipelines()
-    assert {"ingestion", "representation", "evaluation", "coos_benchmark", "__default__"} <= set(pipes)
+    assert {"ingestion", "representation", "evaluation", "coos_benchmark", "profiling", "treatment_profiling",
+            "__default__"} <= set(pipes)
     names = {n.name for n in pipes["coos_benchmark"].nodes}
     assert {"ingest_coos_crops", "representation.texture.features", "evaluation.texture.evaluate", "coos_report"} <= names
 

@@ -48,9 +48,9 @@ def crop_montage(
                 ax.set_xticks([])
                 ax.set_yticks([])
             crop = row[c] if c < len(row) else None
-            if crop is None:
-                ax_rgb.axis("off")
-                ax_p.axis("off")
+            if crop is None:  # empty cell: no frame, but keep the axes so the row label shows
+                ax_rgb.set_frame_on(False)
+                ax_p.set_frame_on(False)
                 continue
             ax_rgb.imshow(composite_rgb(crop), interpolation="nearest")
             lo, hi = np.percentile(crop[0], [0.5, 99.8])

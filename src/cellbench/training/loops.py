@@ -87,12 +87,12 @@ def train_deeploc(images: np.ndarray, labels: np.ndarray, params: dict, seed: in
         loss.backward()
         opt.step()
         sched.step()
-        history["train_loss"].append((step, float(loss)))
+        history["train_loss"].append((step, float(loss.detach())))
         if step % eval_every == 0 or step == steps:
             probs, _ = deeploc_predict(model, images[val_idx], device, crop)
             err = balanced_error(y_idx[val_idx], probs.argmax(1))
             history["val_balanced_error"].append((step, err))
-            log.info("DeepLoc step %d: loss %.4f, validation balanced error %.4f", step, float(loss), err)
+            log.info("DeepLoc step %d: loss %.4f, validation balanced error %.4f", step, float(loss.detach()), err)
             if err < best[0]:
                 best = (err, copy.deepcopy(model.state_dict()), step)
     model.load_state_dict(best[1])
@@ -149,9 +149,9 @@ def train_pci(images: np.ndarray, groups: np.ndarray, params: dict, seed: int, d
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        history["train_loss"].append((step, float(loss)))
+        history["train_loss"].append((step, float(loss.detach())))
         if step % max(1, steps // 10) == 0:
-            log.info("PCI step %d/%d: loss %.5f", step, steps, float(loss))
+            log.info("PCI step %d/%d: loss %.5f", step, steps, float(loss.detach()))
     return model, history
 
 
@@ -174,5 +174,5 @@ def train_autoencoder(images: np.ndarray, params: dict, seed: int, device: torch
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        history["train_loss"].append((step, float(loss)))
+        history["train_loss"].append((step, float(loss.detach())))
     return model, history

@@ -8,8 +8,13 @@ from cellbench.crops import ChunkedCrops, Crops
 from cellbench.ingest import read_coos7, read_fields, read_tiff_folder
 from cellbench.reporting import crop_montage
 from cellbench.simulate import COOS7_CLASSES, CoosDesign, simulate_coos7
+from cellbench.simulate.treatments import TreatmentDesign, simulate_treatments
 
-SIMULATORS = {"coos7": (CoosDesign, simulate_coos7)}
+SIMULATORS = {
+    "coos7": (CoosDesign, simulate_coos7),
+    "bbbc021": (TreatmentDesign, simulate_treatments),  # treatment assay, one source, weekly batches
+    "jump": (TreatmentDesign, simulate_treatments),  # several sources (labs, microscopes)
+}
 SOURCES = ("simulation", "coos7", "tiff", "fields")
 
 
@@ -27,7 +32,7 @@ def simulate_crops(params: dict) -> ChunkedCrops:
     if design_name not in SIMULATORS:
         raise ValueError(f"ingestion.simulation.design: unknown design {design_name!r}; known {sorted(SIMULATORS)}")
     design_cls, simulate = SIMULATORS[design_name]
-    return simulate(design_cls.from_params(params))
+    return simulate(design_cls.from_params({**params, "design": design_name}))
 
 
 def ingest_crops(ingestion: dict) -> ChunkedCrops:
@@ -53,33 +58,43 @@ def ingest_crops(ingestion: dict) -> ChunkedCrops:
 
 
 def qc_montage(crops: Crops, params: dict):
-    """Example crops per class (rows) and split (columns); for unlabelled crops a random grid."""
+    """Example crops: one row per value of ``row_by`` (default the class), one column group per
+    value of ``col_by`` (default the split); crops without those columns get a random grid.
+    ``query`` restricts the cells shown (e.g. the top concentration of a treatment screen)."""
     meta = crops.metadata
     rng = np.random.default_rng(int(params.get("seed", 0)))
-    if "Metadata_Label" not in meta:
+    row_by, col_by = params.get("row_by", "Metadata_Label"), params.get("col_by", "Metadata_Split")
+    channel_names = params.get("channel_names", ["protein", "nucleus", "channel 2"])
+    if row_by not in meta or col_by not in meta:
         rows, cols = params.get("grid", [6, 8])
         pick = np.sort(rng.choice(len(meta), size=min(rows * cols, len(meta)), replace=False))
         loaded = crops.take(pick).images
         tiles = [[loaded[k] if k < len(loaded) else None for k in range(r * cols, (r + 1) * cols)] for r in range(rows)]
-        names = params.get("channel_names", ["channel 0", "channel 1", "channel 2"])
-        return crop_montage(tiles, [""] * rows, None, channel_names=names,
+        return crop_montage(tiles, [""] * rows, None, channel_names=channel_names,
                             title=f"QC montage: {len(pick)} of {len(meta)} crops")
+    shown = np.ones(len(meta), bool)
+    if params.get("query"):
+        shown = meta.index.isin(meta.query(params["query"]).index)
     per_cell = int(params.get("per_cell", 2))
-    splits = [s for s in ("train", "test1", "test2", "test3", "test4") if s in set(meta["Metadata_Split"])]
-    splits += sorted(set(meta["Metadata_Split"]) - set(splits))
-    labels = sorted(meta["Metadata_Label"].unique())
-    names = (
-        meta.drop_duplicates("Metadata_Label").set_index("Metadata_Label")["Metadata_LabelName"].to_dict()
-        if "Metadata_LabelName" in meta
-        else {lab: COOS7_CLASSES[lab] if 0 <= lab < len(COOS7_CLASSES) else str(lab) for lab in labels}
-    )
+    order = ("train", "test1", "test2", "test3", "test4")
+    col_values = [s for s in order if s in set(meta[col_by])]
+    col_values += sorted(set(meta[col_by]) - set(col_values), key=str)
+    row_values = sorted(meta[row_by].unique(), key=str)
+    if row_by == "Metadata_Label":
+        names = (meta.drop_duplicates(row_by).set_index(row_by)["Metadata_LabelName"].to_dict()
+                 if "Metadata_LabelName" in meta
+                 else {lab: COOS7_CLASSES[lab] if 0 <= lab < len(COOS7_CLASSES) else str(lab) for lab in row_values})
+        row_labels = [f"{lab}: {names[lab]}" for lab in row_values]
+    else:
+        row_labels = [str(v) for v in row_values]
     picks, cols = [], []
-    for s in splits:
-        cols += [s] + [""] * (per_cell - 1)
-    for lab in labels:
+    for v in col_values:
+        cols += [str(v)] + [""] * (per_cell - 1)
+    rv, cv = meta[row_by].to_numpy(), meta[col_by].to_numpy()
+    for r in row_values:
         row = []
-        for s in splits:
-            idx = np.flatnonzero((meta["Metadata_Label"].to_numpy() == lab) & (meta["Metadata_Split"].to_numpy() == s))
+        for c in col_values:
+            idx = np.flatnonzero((rv == r) & (cv == c) & shown)
             chosen = rng.choice(idx, size=min(per_cell, len(idx)), replace=False) if len(idx) else []
             row += [int(i) for i in chosen] + [None] * (per_cell - len(chosen))
         picks.append(row)
@@ -87,5 +102,5 @@ def qc_montage(crops: Crops, params: dict):
     loaded = crops.take(np.array(flat, dtype=np.int64)).images if flat else None
     pos = {i: k for k, i in enumerate(flat)}
     tiles = [[None if i is None else loaded[pos[i]] for i in row] for row in picks]
-    return crop_montage(tiles, [f"{lab}: {names[lab]}" for lab in labels], cols,
-                        title="QC montage: example crops per class and split")
+    return crop_montage(tiles, row_labels, cols, channel_names=channel_names,
+                        title=params.get("title", f"QC montage: example crops per {row_by[9:]} and {col_by[9:]}"))

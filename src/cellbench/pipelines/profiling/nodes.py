@@ -53,6 +53,7 @@ def profile_variants(wells: pd.DataFrame, params: dict) -> tuple[dict, pd.DataFr
                                                if "Metadata_Treatment" in t else t[compound],
                                                "moa": t[moa], "predicted": t["predicted"], "correct": t["correct"]}))
     table = pd.DataFrame(rows)
-    metrics = {f"profiling/{r['variant']}/{m}": {"value": float(r[m]), "step": 0}
+    prefix = params.get("metric_prefix", "profiling")
+    metrics = {f"{prefix}/{r['variant']}/{m}": {"value": float(r[m]), "step": 0}
                for r in rows for m in ("nsc", "nscb", "map_moa")}
     return profiles, table, pd.concat(per_treatment, ignore_index=True), metrics

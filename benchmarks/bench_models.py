@@ -1,0 +1,109 @@
+"""Training and embedding throughput of the torch models (cells/s), on the device at hand.
+
+    python benchmarks/bench_models.py [--device auto] [--widths 1.0,0.25] [--out benchmarks/results/models.csv]
+
+Embedding = the representation's inference path (DeepLoc: 5 views + fc2; PCI / autoencoder:
+source encoder, conv1..conv5 maxima; VGG16: conv3_3..conv4_2 maxima) on 64 x 64 crops. Training =
+one optimiser step per batch with the method's loss, steady state after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from cellbench.models import VGG16, ConvAutoencoder, DeepLoc, PairedCellInpainting
+from cellbench.training import autocast, resolve_device
+from cellbench.training.augment import five_crops
+from cellbench.training.device import prepare_model, to_device
+
+
+def timed(fn, reps: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / reps
+
+
+def bench(name: str, model: torch.nn.Module, device, batch: int, reps: int, width: float) -> list[dict]:
+    model = prepare_model(model, device)
+    x = to_device(torch.randn(batch, 2, 64, 64), device)
+    rows = []
+    model.eval()
+    with torch.no_grad():
+        if name == "deeploc":
+            def emb():
+                with autocast(device):
+                    views = five_crops(x, 60)
+                    [model(v) for v in views]
+                    model.embed(views[0])
+        elif name == "vgg16":
+            x3 = to_device(torch.randn(batch, 3, 64, 64), device)
+
+            def emb():
+                with autocast(device):
+                    model.embed(x3)
+        else:
+            def emb():
+                with autocast(device):
+                    model.embed(x)
+        rows.append({"model": name, "width": width, "mode": "embed", "batch": batch,
+                     "cells_per_s": batch / timed(emb, reps)})
+    if name == "vgg16":
+        return rows
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), 1e-4)
+    y = to_device(torch.randn(batch, 1, 64, 64), device)
+    labels = torch.randint(0, 7, (batch,), device=device)
+
+    def step():
+        with autocast(device):
+            if name == "deeploc":
+                loss = torch.nn.functional.cross_entropy(model(x[:, :, 2:62, 2:62]).float(), labels)
+            elif name == "pci":
+                loss = torch.mean((model(x, x[:, 1:2]).float() - y) ** 2)
+            else:
+                loss = torch.mean((model(x).float() - x) ** 2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    rows.append({"model": name, "width": width, "mode": "train", "batch": batch,
+                 "cells_per_s": batch / timed(step, max(2, reps // 2))})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--widths", default="1.0,0.25")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--reps", type=int, default=4)
+    ap.add_argument("--out", default="benchmarks/results/models.csv")
+    args = ap.parse_args()
+    device = resolve_device(args.device)
+    rows = []
+    for w in (float(v) for v in args.widths.split(",")):
+        for name, model in (("deeploc", DeepLoc(2, 7, w)), ("pci", PairedCellInpainting(2, 1, 1, w)),
+                            ("autoencoder", ConvAutoencoder(2, w))):
+            rows += bench(name, model, device, args.batch, args.reps, w)
+            print(rows[-2:], flush=True)
+    rows += bench("vgg16", VGG16(), device, args.batch, args.reps, 1.0)
+    table = pd.DataFrame(rows).assign(device=str(device), threads=torch.get_num_threads())
+    print(table.to_string(index=False))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+
+
+if __name__ == "__main__":
+    main()

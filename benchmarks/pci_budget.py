@@ -1,0 +1,51 @@
+"""Does paired cell inpainting beat Texture on Test1 when it is trained longer than conf/base allows?
+
+Trains PCI (and, with --autoencoder, the autoencoder baseline) on the default simulated COOS-7
+crops for several step budgets, then scores every layer with kNN and L1-LR exactly as
+coos_benchmark does. Training only sees Training cells; no test split is used to choose anything.
+
+    python benchmarks/pci_budget.py --steps 300,3000 --width 0.25 [--crops data/02_intermediate/coos_crops]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from cellbench.benchmark import evaluate_features
+from cellbench.datasets import CropStoreDataset
+from cellbench.pipelines.representation.nodes import autoencoder_representation, pci_representation
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--crops", default="data/02_intermediate/coos_crops")
+    ap.add_argument("--steps", default="300,3000")
+    ap.add_argument("--width", type=float, default=0.25)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--autoencoder", action="store_true")
+    ap.add_argument("--out", default="benchmarks/results/pci_budget.csv")
+    args = ap.parse_args()
+    crops = CropStoreDataset(args.crops).load()
+    rows = []
+    models = [("pci", pci_representation)] + ([("autoencoder", autoencoder_representation)] if args.autoencoder else [])
+    for steps in (int(s) for s in args.steps.split(",")):
+        for name, func in models:
+            start = time.perf_counter()
+            tables, _, _ = func(crops, {"device": "auto", "seed": 0, "width": args.width, "batch_size": args.batch,
+                                        "steps": steps})
+            train_s = time.perf_counter() - start
+            for layer, table in tables.items():
+                res, _ = evaluate_features(table, name, layer, {"knn": {"n_neighbors": 11}, "l1_logreg": {}})
+                rows += [{**r, "steps": steps, "width": args.width, "train_embed_s": train_s} for r in res.to_dict("records")]
+            print(pd.DataFrame(rows).query("steps == @steps").pivot_table(
+                index=["representation", "layer", "classifier"], columns="split", values="balanced_error").round(3), flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(args.out, index=False)
+
+
+if __name__ == "__main__":
+    main()
