@@ -66,13 +66,17 @@ def crop_montage(
 
 
 def confusion_figure(
-    matrices: dict[str, np.ndarray], class_names: Sequence[str], title: str = ""
+    matrices: dict[str, np.ndarray], class_names: Sequence[str], title: str = "", ncols: int = 2
 ) -> matplotlib.figure.Figure:
-    """Row-normalised confusion matrices side by side (rows true class, columns predicted)."""
+    """Row-normalised confusion matrices (rows true class, columns predicted), ``ncols`` per row."""
     k = len(matrices)
-    fig, axes = plt.subplots(1, k, figsize=(4.2 * k + 0.6, 4.4), squeeze=False)
+    ncols = max(1, min(ncols, k))
+    nrows = -(-k // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols + 0.6, 4.2 * nrows + 0.4), squeeze=False)
+    for ax in axes.ravel()[k:]:
+        ax.axis("off")
     short = [n if len(n) <= 12 else "".join(w[0] for w in n.split()) for n in class_names]
-    for ax, (name, cm) in zip(axes[0], matrices.items()):
+    for ax, (name, cm) in zip(axes.ravel(), matrices.items()):
         cm = np.asarray(cm, np.float64)
         norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
         ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
@@ -87,24 +91,37 @@ def confusion_figure(
         ax.set_ylabel("true")
         ax.set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_size_inches()[1]))
     return fig
 
 
-def error_by_split_figure(results: pd.DataFrame, title: str = "") -> matplotlib.figure.Figure:
-    """Balanced error (mean +- std over seeds) by split, one line per representation/classifier."""
+def error_by_split_figure(results: pd.DataFrame, title: str = "", highlight: pd.DataFrame | None = None
+                          ) -> matplotlib.figure.Figure:
+    """Balanced error (mean +- std over seeds) by split, one line per representation/layer/classifier.
+
+    With ``highlight`` (rows of representation, layer, classifier, e.g. the Training-CV choice per
+    representation) those lines are drawn in colour with a legend and every other one in light grey.
+    """
     splits = [s for s in ("train", "test1", "test2", "test3", "test4") if s in set(results["split"])]
+    keys = ["representation", "layer", "classifier"]
+    chosen = set() if highlight is None else set(map(tuple, highlight[keys].to_numpy()))
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for (rep, layer, clf), grp in results.groupby(["representation", "layer", "classifier"], sort=True):
+    for key, grp in results.groupby(keys, sort=True):
         g = grp.set_index("split").reindex(splits)
         std = g["balanced_error_std"] if "balanced_error_std" in g else 0 * g["balanced_error"]
+        if highlight is not None and tuple(key) not in chosen:
+            ax.plot(range(len(splits)), g["balanced_error"], color="0.8", lw=0.8, zorder=1)
+            continue
         ax.errorbar(range(len(splits)), g["balanced_error"], yerr=std.fillna(0), marker="o", capsize=3,
-                    label=f"{rep}/{layer}/{clf}")
+                    label="/".join(map(str, key)), zorder=3)
     ax.set_xticks(range(len(splits)), splits)
     ax.set_ylabel("class-balanced error")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", ncol=1 if len(ax.lines) < 8 else 2)
+    n_lines = len(ax.get_legend_handles_labels()[0])
+    note = " (grey: every other layer/classifier)" if highlight is not None else ""
+    ax.legend(fontsize=7, loc="upper left", ncol=1 if n_lines < 8 else 2, title=f"chosen by Training CV{note}"
+              if highlight is not None else None, title_fontsize=7)
     ax.set_title(title or "COOS benchmark: error grows with covariate shift")
     fig.tight_layout()
     return fig

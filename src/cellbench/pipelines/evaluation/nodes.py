@@ -82,8 +82,9 @@ def build_report(params: dict, *tables: pd.DataFrame):
                 cm = cm.reindex(index=labels, columns=labels, fill_value=0).to_numpy()
                 mats[f"{r.representation}/{r.layer}/{r.classifier} - {s}"] = cm
     label_names = [_label_name(k, names) for k in sorted(set(confusion["true"]))]
-    conf_fig = confusion_figure(mats, label_names, "Confusion on the shifted test sets (best layer/classifier by Training CV)")
-    err_fig = error_by_split_figure(results)
+    conf_fig = confusion_figure(mats, label_names, "Confusion on the shifted test sets (best layer/classifier by Training CV)",
+                                ncols=max(1, len(params.get("confusion_splits", ["test3", "test4"]))))
+    err_fig = error_by_split_figure(results, highlight=best)
     metrics = {
         f"coos/{r.representation}_{r.layer}/{r.classifier}/{r.split}/balanced_error": {"value": float(r.balanced_error), "step": 0}
         for r in results.itertuples()
