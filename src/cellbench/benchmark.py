@@ -27,6 +27,7 @@ from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold, cross_v
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.neighbors import KNeighborsClassifier
 
+from cellbench.metadata import feature_columns
 from cellbench.metrics import balanced_error, confusion_matrix
 
 SPLITS = ("train", "test1", "test2", "test3", "test4")
@@ -37,11 +38,6 @@ SEED_RF_GRID = {
     "min_samples_split": [2, 5, 10, 20, 40],
     "min_samples_leaf": [1, 2, 4, 8, 16],
 }
-
-
-def feature_columns(table: pd.DataFrame) -> list[str]:
-    """Columns that are not ``Metadata_`` (the pycytominer / JUMP convention)."""
-    return [c for c in table.columns if not str(c).startswith("Metadata_")]
 
 
 def validate_feature_table(

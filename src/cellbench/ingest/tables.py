@@ -13,6 +13,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from cellbench.metadata import feature_columns, metadata_columns  # noqa: F401  (re-exported)
+
 TableLike = pd.DataFrame | str | Path
 
 BBBC021_IMAGE_COLUMNS = (
@@ -53,15 +55,6 @@ def require_columns(df: pd.DataFrame, columns, where: str) -> None:
     if missing:
         raise ValueError(f"{where}: missing column(s) {missing}; found {list(df.columns)[:12]}"
                          f"{' ...' if df.shape[1] > 12 else ''}")
-
-
-def feature_columns(df: pd.DataFrame) -> list[str]:
-    """The feature columns of a table in the convention: every column not starting with ``Metadata_``."""
-    return [c for c in df.columns if not str(c).startswith("Metadata_")]
-
-
-def metadata_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if str(c).startswith("Metadata_")]
 
 
 def _concentration_key(values) -> np.ndarray:

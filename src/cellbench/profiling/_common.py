@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cellbench.ingest.tables import feature_columns
+from cellbench.metadata import feature_columns
 
 
 def resolve_features(df: pd.DataFrame, features, where: str) -> list[str]:

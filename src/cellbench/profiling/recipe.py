@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cellbench.metadata import feature_columns
+
 from .feature_select import feature_select
 from .normalize import normalize
 from .summarize import treatment_profiles
@@ -45,7 +47,7 @@ def apply_recipe(profiles: pd.DataFrame, recipe: dict, control: str = "Metadata_
         args = dict(recipe["tvn"])
         args.setdefault("samples", control)
         out = tvn(out, **args)
-    feats = [c for c in out.columns if not str(c).startswith("Metadata_")]
+    feats = feature_columns(out)
     bad = [c for c in feats if not np.isfinite(out[c].to_numpy()).all()]
     if bad:
         raise ValueError(f"profiling recipe: {len(bad)} feature(s) are not finite after normalisation "

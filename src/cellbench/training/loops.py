@@ -32,6 +32,12 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator):
             yield perm[start:start + batch_size]
 
 
+def _optimise(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
 @torch.no_grad()
 def deeploc_predict(model: DeepLoc, images: np.ndarray, device: torch.device, crop: int = 60,
                     batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -83,9 +89,7 @@ def train_deeploc(images: np.ndarray, labels: np.ndarray, params: dict, seed: in
         y = torch.from_numpy(y_idx[b]).to(device)
         with autocast(device):
             loss = loss_fn(model(to_device(x, device)).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _optimise(opt, loss)
         sched.step()
         history["train_loss"].append((step, float(loss.detach())))
         if step % eval_every == 0 or step == steps:
@@ -146,9 +150,7 @@ def train_pci(images: np.ndarray, groups: np.ndarray, params: dict, seed: int, d
         with autocast(device):
             pred = model(to_device(xa, device), to_device(xb[:, structure], device)).float()
         loss = torch.mean((pred - to_device(xb[:, protein:protein + 1], device)) ** 2)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _optimise(opt, loss)
         history["train_loss"].append((step, float(loss.detach())))
         if step % max(1, steps // 10) == 0:
             log.info("PCI step %d/%d: loss %.5f", step, steps, float(loss.detach()))
@@ -171,8 +173,6 @@ def train_autoencoder(images: np.ndarray, params: dict, seed: int, device: torch
         x = to_device(random_flips(torch.from_numpy(images[next(batches)]), rng), device)
         with autocast(device):
             loss = torch.mean((model(x).float() - x.float()) ** 2)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _optimise(opt, loss)
         history["train_loss"].append((step, float(loss.detach())))
     return model, history

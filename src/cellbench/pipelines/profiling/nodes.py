@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from cellbench.ingest.tables import feature_columns
+from cellbench.metadata import feature_columns
 from cellbench.metrics.retrieval import average_precision, mean_average_precision, nsc_nscb
 from cellbench.profiling import apply_recipe
 
