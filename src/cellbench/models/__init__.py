@@ -3,7 +3,9 @@
 from .deeploc import DeepLoc
 from .pci import ConvAutoencoder, PairedCellInpainting, SourceEncoder
 from .registry import MODELS, build_model
+from .resnet import ResNet18, SequenceClassifier
 from .vgg16 import VGG16, vgg16_state_dict_keys
 
-__all__ = ["MODELS", "ConvAutoencoder", "DeepLoc", "PairedCellInpainting", "SourceEncoder", "VGG16",
+__all__ = ["MODELS", "ConvAutoencoder", "DeepLoc", "PairedCellInpainting", "ResNet18", "SequenceClassifier",
+           "SourceEncoder", "VGG16",
            "build_model", "vgg16_state_dict_keys"]

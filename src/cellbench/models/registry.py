@@ -6,6 +6,7 @@ from torch import nn
 
 from .deeploc import DeepLoc
 from .pci import ConvAutoencoder, PairedCellInpainting
+from .resnet import ResNet18
 from .vgg16 import VGG16
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -13,6 +14,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "pci": PairedCellInpainting,
     "autoencoder": ConvAutoencoder,
     "vgg16": VGG16,
+    "resnet18": ResNet18,
 }
 
 
