@@ -4,7 +4,9 @@ Trains PCI (and, with --autoencoder, the autoencoder baseline) on the default si
 crops for several step budgets, then scores every layer with kNN and L1-LR exactly as
 coos_benchmark does. Training only sees Training cells; no test split is used to choose anything.
 
-    python benchmarks/pci_budget.py --steps 300,3000 --width 0.25 [--crops data/02_intermediate/coos_crops]
+    python benchmarks/pci_budget.py --steps 300,3000 --width 0.25 [--lr 1e-4] [--crops data/02_intermediate/coos_crops]
+
+A learning rate is chosen by the training loss (the unsupervised objective), never by a test split.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def main() -> None:
     ap.add_argument("--steps", default="300,3000")
     ap.add_argument("--width", type=float, default=0.25)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--autoencoder", action="store_true")
     ap.add_argument("--out", default="benchmarks/results/pci_budget.csv")
     args = ap.parse_args()
@@ -35,12 +38,16 @@ def main() -> None:
     for steps in (int(s) for s in args.steps.split(",")):
         for name, func in models:
             start = time.perf_counter()
-            tables, _, _ = func(crops, {"device": "auto", "seed": 0, "width": args.width, "batch_size": args.batch,
-                                        "steps": steps})
+            tables, _, hist = func(crops, {"device": "auto", "seed": 0, "width": args.width, "batch_size": args.batch,
+                                           "steps": steps, "lr": args.lr})
+            losses = [p["value"] for p in next(iter(hist.values()))]
+            final_loss = float(sum(losses[-20:]) / len(losses[-20:]))  # the unsupervised objective, Training only
             train_s = time.perf_counter() - start
             for layer, table in tables.items():
                 res, _ = evaluate_features(table, name, layer, {"knn": {"n_neighbors": 11}, "l1_logreg": {}})
-                rows += [{**r, "steps": steps, "width": args.width, "train_embed_s": train_s} for r in res.to_dict("records")]
+                rows += [{**r, "steps": steps, "width": args.width, "lr": args.lr, "final_train_loss": final_loss,
+                          "train_embed_s": train_s} for r in res.to_dict("records")]
+            print(f"{name} lr {args.lr} steps {steps}: mean training loss of the last 20 steps {final_loss:.5f}", flush=True)
             print(pd.DataFrame(rows).query("steps == @steps").pivot_table(
                 index=["representation", "layer", "classifier"], columns="split", values="balanced_error").round(3), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
