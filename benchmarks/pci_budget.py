@@ -1,6 +1,6 @@
 """Does paired cell inpainting beat Texture on Test1 when it is trained longer than conf/base allows?
 
-Trains PCI (and, with --autoencoder, the autoencoder baseline) on the default simulated COOS-7
+Trains PCI (and, with --models pci,autoencoder, the autoencoder baseline) on the default simulated COOS-7
 crops for several step budgets, then scores every layer with kNN and L1-LR exactly as
 coos_benchmark does. Training only sees Training cells; no test split is used to choose anything.
 
@@ -29,12 +29,13 @@ def main() -> None:
     ap.add_argument("--width", type=float, default=0.25)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--autoencoder", action="store_true")
+    ap.add_argument("--models", default="pci", help="comma-separated: pci, autoencoder")
     ap.add_argument("--out", default="benchmarks/results/pci_budget.csv")
     args = ap.parse_args()
     crops = CropStoreDataset(args.crops).load()
     rows = []
-    models = [("pci", pci_representation)] + ([("autoencoder", autoencoder_representation)] if args.autoencoder else [])
+    known = {"pci": pci_representation, "autoencoder": autoencoder_representation}
+    models = [(m, known[m]) for m in args.models.split(",")]
     for steps in (int(s) for s in args.steps.split(",")):
         for name, func in models:
             start = time.perf_counter()
