@@ -122,16 +122,20 @@ def test_treatment_profiling_session(tmp_path, monkeypatch):
     project, db = make_project(tmp_path, monkeypatch)
     sim = {"cells_per_well": 4, "compounds_per_moa": 2, "concentrations": [1.0, 10.0], "replicates": 2,
            "batches_per_source": 3}
+    tiny = {"width": 0.125, "steps": 2, "batch_size": 8}
     params = {"treatments": {"ingestion": {"simulation": sim}, "texture": {"distances": [1]},
+                             "weak": {n: dict(tiny) for n in ("resnet_plain", "resnet_mixup", "resnet_gru")},
                              "profiling": {"map": {"null_size": 100}}}}
     with KedroSession.create(project_path=project, runtime_params=params) as session:
         session.run(pipeline_names=["treatment_profiling"])
     table = pd.read_csv(project / "data/08_reporting/simulated_moa_matching.csv")
     assert set(table.variant) >= {"raw_median", "plate_dmso_zscore_tvn_coral"}
+    assert set(table.features) == {"texture", "resnet_plain", "resnet_mixup", "resnet_gru"}
     assert (table.nsc_n == 12 * 2 * 2).all()  # 12 MoAs x 2 compounds x 2 concentrations
-    wells = pd.read_parquet(project / "data/03_primary/treatment_wells.parquet")
+    assert (project / "data/06_models/treatment_resnet_mixup.pt").is_file()
+    wells = pd.read_parquet(project / "data/03_primary/treatment_wells/resnet_gru.parquet")
     assert len(wells) == 3 * 2 * (6 + 16) and wells["Metadata_Control"].sum() == 3 * 2 * 6
     assert (project / "data/08_reporting/treatment_qc_montage.png").stat().st_size > 50_000
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     run = mlflow.search_runs(experiment_names=["cellbench"]).iloc[0]
-    assert 0 <= run["metrics.treatments/plate_dmso_zscore_median/nsc"] <= 1
+    assert 0 <= run["metrics.treatments/resnet_plain/plate_dmso_zscore_median/nsc"] <= 1

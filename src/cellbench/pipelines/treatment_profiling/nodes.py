@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from cellbench.crops import Crops
@@ -21,9 +22,52 @@ def treatment_texture(crops: Crops, params: dict) -> dict[str, pd.DataFrame]:
 def cells_to_wells(features: dict, params: dict) -> pd.DataFrame:
     """Well profiles: ``operation`` of each feature over a well's cells; the well-level metadata
     columns listed in ``strata`` are kept (they are constant within a well)."""
-    layer = params.get("layer", "haralick")
+    layer = params.get("layer") or (next(iter(features)) if len(features) == 1 else None)
     if layer not in features:
         raise ValueError(f"treatments.wells.layer: no feature table {layer!r}; have {sorted(features)}")
     table = features[layer]() if callable(features[layer]) else features[layer]
     return aggregate(table, strata=list(params["strata"]), operation=params.get("operation", "mean"),
                      compute_object_count=False)
+
+
+def weak_resnet_features(crops: Crops, params: dict):
+    """Train ResNet18 on treatment labels (weak supervision, seed 004) and embed every cell.
+
+    Trained on the cells of ``train_replicates`` (DeepProfiler: replicates 1 and 3) with the
+    ``regulariser`` none / mixup / gru; features are the spatial means of ``layers`` (default
+    ``res4a``, the paper's conv4a). Returns ``({layer: table}, model artefact, loss history)``.
+    """
+    from cellbench.pipelines.representation.nodes import _artefact, _history, _tables
+    from cellbench.training import embed_crops, resolve_device
+    from cellbench.training.weak import half_max_normalise, train_weakly_supervised
+
+    device = resolve_device(params.get("device", "auto"))
+    meta = crops.metadata
+    label_col, batch_col = params.get("label", "Metadata_Treatment"), params.get("batch", "Metadata_Batch")
+    rows = np.flatnonzero(meta["Metadata_Replicate"].isin(list(params.get("train_replicates", [1, 3]))).to_numpy())
+    if len(rows) == 0:
+        raise ValueError("weak supervision: no cells in train_replicates (column Metadata_Replicate)")
+    train = crops.take(rows)
+    model, classes, history = train_weakly_supervised(
+        half_max_normalise(np.asarray(train.images)), train.metadata[label_col].astype(str).to_numpy(),
+        train.metadata[batch_col].astype(str).to_numpy(), params, int(params.get("seed", 0)), device)
+    model.eval()
+    layers = list(params.get("layers", ["res4a"]))
+    feats = embed_crops(lambda x: {k: v for k, v in model.embed(x).items() if k in layers}, crops,
+                        half_max_normalise, device, int(params.get("embed_batch_size", 512)),
+                        int(params.get("num_workers", 0)))
+    name = f"resnet18_{params.get('regulariser', 'mixup')}"
+    config = {"in_channels": int(crops.shape[1]), "n_classes": len(classes), "width": float(params.get("width", 1.0))}
+    return (_tables(meta, feats, "ResNet18"), _artefact("resnet18", model, config, classes=[str(c) for c in classes]),
+            _history(name, history))
+
+
+def combine_moa_matching(**tables: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """One table of every feature set's profiling variants (column ``features``) and its MLflow
+    metrics ``treatments/<features>/<variant>/<nsc|nscb|map_moa>``."""
+    parts = [t.assign(features=name) for name, t in tables.items()]
+    table = pd.concat(parts, ignore_index=True)
+    table = table[["features"] + [c for c in table.columns if c != "features"]]
+    metrics = {f"treatments/{r.features}/{r.variant}/{m}": {"value": float(getattr(r, m)), "step": 0}
+               for r in table.itertuples() for m in ("nsc", "nscb", "map_moa")}
+    return table, metrics

@@ -2,7 +2,38 @@ from kedro.pipeline import Node, Pipeline, pipeline
 
 from ..ingestion import create_pipeline as ingestion
 from ..profiling import create_pipeline as profiling
-from .nodes import cells_to_wells, treatment_texture
+from .nodes import cells_to_wells, combine_moa_matching, treatment_texture, weak_resnet_features
+
+# feature sets compared on the simulated screen: name -> node function (crops, params) -> tables [, model, history]
+FEATURE_SETS = {
+    "texture": (treatment_texture, False),
+    "resnet_plain": (weak_resnet_features, True),
+    "resnet_mixup": (weak_resnet_features, True),
+    "resnet_gru": (weak_resnet_features, True),
+}
+
+
+def _feature_set(name: str, func, learned: bool) -> Pipeline:
+    outputs = [f"treatment_{name}_features"]
+    if learned:
+        outputs += [f"treatment_{name}_model", f"treatment_{name}_training_history"]
+    params = "params:treatments.texture" if name == "texture" else f"params:treatments.weak.{name}"
+    nodes = [
+        Node(func, ["treatment_crops", params], outputs if learned else outputs[0], name=f"treatments.{name}.features"),
+        Node(cells_to_wells, [f"treatment_{name}_features", "params:treatments.wells"], f"treatment_{name}_wells",
+             name=f"treatments.{name}.cells_to_wells"),
+    ]
+    profile = pipeline(
+        profiling(),
+        namespace=f"treatments.{name}",
+        inputs={"profiling_wells": f"treatment_{name}_wells"},
+        parameters={"params:profiling": "params:treatments.profiling"},
+        outputs={"treatment_profiles": f"simulated_{name}_treatment_profiles",
+                 "moa_matching": f"simulated_{name}_moa_matching",
+                 "moa_matching_per_treatment": f"simulated_{name}_per_treatment",
+                 "profiling_metrics": f"simulated_{name}_metrics"},
+    )
+    return Pipeline(nodes) + profile
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -13,19 +44,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:ingestion.montage": "params:treatments.montage"},
         outputs={"coos_crops": "treatment_crops", "coos_qc_montage": "treatment_qc_montage"},
     )
-    features = Pipeline([
-        Node(treatment_texture, ["treatment_crops", "params:treatments.texture"], "treatment_texture_features",
-             name="treatments.texture"),
-        Node(cells_to_wells, ["treatment_texture_features", "params:treatments.wells"], "treatment_wells",
-             name="treatments.cells_to_wells"),
-    ])
-    profile = pipeline(
-        profiling(),
-        namespace="treatments",
-        inputs={"profiling_wells": "treatment_wells"},
-        parameters={"params:profiling": "params:treatments.profiling"},
-        outputs={"treatment_profiles": "simulated_treatment_profiles", "moa_matching": "simulated_moa_matching",
-                 "moa_matching_per_treatment": "simulated_moa_matching_per_treatment",
-                 "profiling_metrics": "simulated_profiling_metrics"},
-    )
-    return ingest + features + profile
+    sets = sum((_feature_set(n, f, learned) for n, (f, learned) in FEATURE_SETS.items()), Pipeline([]))
+    combine = Node(combine_moa_matching, {n: f"simulated_{n}_moa_matching" for n in FEATURE_SETS},
+                   ["simulated_moa_matching", "simulated_profiling_metrics"], name="treatments.combine")
+    return ingest + sets + Pipeline([combine])
