@@ -7,6 +7,7 @@ from torch import nn
 from .deeploc import DeepLoc
 from .pci import ConvAutoencoder, PairedCellInpainting
 from .resnet import ResNet18
+from .vae import VAEPlus
 from .vgg16 import VGG16
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -15,6 +16,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "autoencoder": ConvAutoencoder,
     "vgg16": VGG16,
     "resnet18": ResNet18,
+    "vaeplus": VAEPlus,
 }
 
 
