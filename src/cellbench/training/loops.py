@@ -176,3 +176,77 @@ def train_autoencoder(images: np.ndarray, params: dict, seed: int, device: torch
         _optimise(opt, loss)
         history["train_loss"].append((step, float(loss.detach())))
     return model, history
+
+
+def max_normalise(images: np.ndarray, size: int | None = None) -> np.ndarray:
+    """cytoVAE: each crop and channel divided by its maximum; zero-padded to ``size`` when given
+    (the model's 68 x 68 input from 64 x 64 crops)."""
+    x = np.asarray(images, np.float32)
+    m = x.max(axis=(2, 3), keepdims=True)
+    x = x / np.where(m > 0, m, 1)
+    if size is not None and x.shape[-1] < size:
+        p = size - x.shape[-1]
+        x = np.pad(x, ((0, 0), (0, 0), (p // 2, p - p // 2), (p // 2, p - p // 2)))
+    return x.astype(np.float32)
+
+
+def train_vae(images: np.ndarray, params: dict, seed: int, device: torch.device):
+    """AE (beta 0), VAE (beta 1) or VAE+ (beta 2 with the discriminator's learned similarity) of
+    Lafarge et al. 2019 (METHODS.md section 3): encoder and decoder by Adam(lr 0.01, eps 1e-7) on
+    pixel + similarity (+ beta KL for the encoder), the discriminator by SGD(lr 0.001, momentum
+    0.9) on real vs reconstructed, every kernel decayed by (1 - 1e-4) per step; each step draws one
+    batch to reconstruct and an independent real batch for the discriminator. Returns
+    ``(model, history)``; the discriminator's BatchNorm sees real and reconstructed batches
+    separately (the reference normalises them together)."""
+    from cellbench.models.vae import VAEPlus, kl_divergence, pixel_loss, similarity_loss
+
+    rng = seed_everything(seed)
+    variant = params.get("variant", "vaeplus")
+    if variant not in ("ae", "vae", "vaeplus"):
+        raise ValueError(f"variant must be ae, vae or vaeplus, got {variant!r}")
+    beta = float(params.get("beta", {"ae": 0.0, "vae": 1.0, "vaeplus": 2.0}[variant]))
+    model = prepare_model(VAEPlus(images.shape[1], int(params.get("latent", 256)), variant == "vaeplus"), device)
+    enc_dec = list(model.encoder.parameters()) + list(model.decoder.parameters())
+    opt = torch.optim.Adam(enc_dec, lr=float(params.get("lr", 0.01)), eps=1e-7)
+    opt_d = (torch.optim.SGD(model.discriminator.parameters(), lr=float(params.get("lr_discriminator", 1e-3)),
+                             momentum=0.9) if model.discriminator is not None else None)
+    steps, batch = int(params.get("steps", 80_000)), min(int(params.get("batch_size", 104)), len(images))
+    delay, slope = float(params.get("gamma_delay", 2500)), float(params.get("gamma_slope", 2500))
+    decay = 1.0 - float(params.get("kernel_decay", 1e-4))
+    size = images.shape[-1]
+    history = {"train_loss": [], "pixel_loss": [], "kl": []}
+    model.train()
+    for step in range(1, steps + 1):
+        x = to_device(torch.from_numpy(images[rng.integers(len(images), size=batch)]), device)
+        with autocast(device):
+            x_hat, mu, logvar = model(x)
+            pix, kl = pixel_loss(x.float(), x_hat.float()), kl_divergence(mu.float(), logvar.float())
+            loss = pix + beta * kl
+            if model.discriminator is not None:
+                _, h_real = model.discriminator(x)
+                _, h_fake = model.discriminator(x_hat)
+                loss = loss + similarity_loss([h.float() for h in h_real], [h.float() for h in h_fake], step, size,
+                                              images.shape[1], delay, slope)
+        opt.zero_grad(set_to_none=True)
+        if opt_d is not None:
+            opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if opt_d is not None:  # the discriminator learns only from real vs reconstructed
+            opt_d.zero_grad(set_to_none=True)
+            real = to_device(torch.from_numpy(images[rng.integers(len(images), size=batch)]), device)
+            with autocast(device):
+                logit_real, _ = model.discriminator(real)
+                logit_fake, _ = model.discriminator(x_hat.detach())
+                d_loss = (nn.functional.binary_cross_entropy_with_logits(logit_real.float(), torch.ones_like(logit_real.float()))
+                          + nn.functional.binary_cross_entropy_with_logits(logit_fake.float(), torch.zeros_like(logit_fake.float())))
+            d_loss.backward()
+            opt_d.step()
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, nn.Conv2d):
+                    m.weight.mul_(decay)
+        history["train_loss"].append((step, float(loss.detach())))
+        history["pixel_loss"].append((step, float(pix.detach())))
+        history["kl"].append((step, float(kl.detach())))
+    return model, history
