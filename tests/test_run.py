@@ -125,12 +125,13 @@ def test_treatment_profiling_session(tmp_path, monkeypatch):
     tiny = {"width": 0.125, "steps": 2, "batch_size": 8}
     params = {"treatments": {"ingestion": {"simulation": sim}, "texture": {"distances": [1]},
                              "weak": {n: dict(tiny) for n in ("resnet_plain", "resnet_mixup", "resnet_gru")},
+                             "vae": {n: {"steps": 2, "batch_size": 8} for n in ("ae", "vae", "vaeplus")},
                              "profiling": {"map": {"null_size": 100}}}}
     with KedroSession.create(project_path=project, runtime_params=params) as session:
         session.run(pipeline_names=["treatment_profiling"])
     table = pd.read_csv(project / "data/08_reporting/simulated_moa_matching.csv")
     assert set(table.variant) >= {"raw_median", "plate_dmso_zscore_tvn_coral"}
-    assert set(table.features) == {"texture", "resnet_plain", "resnet_mixup", "resnet_gru"}
+    assert set(table.features) == {"texture", "resnet_plain", "resnet_mixup", "resnet_gru", "ae", "vae", "vaeplus"}
     assert (table.nsc_n == 12 * 2 * 2).all()  # 12 MoAs x 2 compounds x 2 concentrations
     assert (project / "data/06_models/treatment_resnet_mixup.pt").is_file()
     wells = pd.read_parquet(project / "data/03_primary/treatment_wells/resnet_gru.parquet")

@@ -71,3 +71,28 @@ def combine_moa_matching(**tables: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     metrics = {f"treatments/{r.features}/{r.variant}/{m}": {"value": float(getattr(r, m)), "step": 0}
                for r in table.itertuples() for m in ("nsc", "nscb", "map_moa")}
     return table, metrics
+
+
+def vae_features(crops: Crops, params: dict):
+    """Train AE / VAE / VAE+ (seed 003) on every cell's crop (unsupervised: no label is used),
+    then embed every cell as mu. Crops are max-normalised per channel and zero-padded to
+    ``input_size`` (68). Returns ``({"mu": table}, model artefact, loss history)``."""
+    from cellbench.pipelines.representation.nodes import _artefact, _history, _tables
+    from cellbench.training import embed_crops, resolve_device
+    from cellbench.training.loops import max_normalise, train_vae
+
+    device = resolve_device(params.get("device", "auto"))
+    size = int(params.get("input_size", 68))
+    limit = params.get("max_train_cells")
+    rows = np.arange(len(crops))
+    if limit and len(rows) > int(limit):
+        rows = np.sort(np.random.default_rng(int(params.get("seed", 0))).choice(rows, int(limit), replace=False))
+    train = max_normalise(np.asarray(crops.take(rows).images), size)
+    model, history = train_vae(train, params, int(params.get("seed", 0)), device)
+    model.eval()
+    feats = embed_crops(model.embed, crops, lambda a: max_normalise(a, size), device,
+                        int(params.get("embed_batch_size", 512)), int(params.get("num_workers", 0)))
+    variant = params.get("variant", "vaeplus")
+    config = {"in_channels": int(crops.shape[1]), "latent": int(params.get("latent", 256)),
+              "discriminator": variant == "vaeplus"}
+    return _tables(crops.metadata, feats, variant.upper()), _artefact("vaeplus", model, config), _history(variant, history)

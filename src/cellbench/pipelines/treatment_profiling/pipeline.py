@@ -2,7 +2,7 @@ from kedro.pipeline import Node, Pipeline, pipeline
 
 from ..ingestion import create_pipeline as ingestion
 from ..profiling import create_pipeline as profiling
-from .nodes import cells_to_wells, combine_moa_matching, treatment_texture, weak_resnet_features
+from .nodes import cells_to_wells, combine_moa_matching, treatment_texture, vae_features, weak_resnet_features
 
 # feature sets compared on the simulated screen: name -> node function (crops, params) -> tables [, model, history]
 FEATURE_SETS = {
@@ -10,6 +10,9 @@ FEATURE_SETS = {
     "resnet_plain": (weak_resnet_features, True),
     "resnet_mixup": (weak_resnet_features, True),
     "resnet_gru": (weak_resnet_features, True),
+    "ae": (vae_features, True),
+    "vae": (vae_features, True),
+    "vaeplus": (vae_features, True),
 }
 
 
@@ -17,7 +20,8 @@ def _feature_set(name: str, func, learned: bool) -> Pipeline:
     outputs = [f"treatment_{name}_features"]
     if learned:
         outputs += [f"treatment_{name}_model", f"treatment_{name}_training_history"]
-    params = "params:treatments.texture" if name == "texture" else f"params:treatments.weak.{name}"
+    group = "weak" if name.startswith("resnet") else "vae"
+    params = "params:treatments.texture" if name == "texture" else f"params:treatments.{group}.{name}"
     nodes = [
         Node(func, ["treatment_crops", params], outputs if learned else outputs[0], name=f"treatments.{name}.features"),
         Node(cells_to_wells, [f"treatment_{name}_features", "params:treatments.wells"], f"treatment_{name}_wells",
