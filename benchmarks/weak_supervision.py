@@ -25,7 +25,8 @@ from cellbench.metrics.retrieval import nsc_nscb
 from cellbench.profiling import aggregate, apply_recipe
 from cellbench.simulate import TreatmentDesign, simulate_treatments
 from cellbench.training import resolve_device
-from cellbench.training.weak import half_max_normalise, train_weakly_supervised
+from cellbench.training.preprocess import half_max_normalise
+from cellbench.training.weak import train_weakly_supervised
 
 STRATA = ["Metadata_Source", "Metadata_Batch", "Metadata_Plate", "Metadata_Well", "Metadata_Compound",
           "Metadata_Concentration", "Metadata_Treatment", "Metadata_MoA", "Metadata_Control", "Metadata_Replicate"]

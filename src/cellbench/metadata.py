@@ -16,3 +16,11 @@ def feature_columns(table: pd.DataFrame) -> list[str]:
 def metadata_columns(table: pd.DataFrame) -> list[str]:
     """The metadata columns: those starting with ``Metadata_``, in table order."""
     return [c for c in table.columns if str(c).startswith(METADATA_PREFIX)]
+
+
+def require_columns(table: pd.DataFrame, columns, where: str) -> None:
+    """Raise ``ValueError`` naming ``where`` and every column of ``columns`` the table lacks."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        shown = list(table.columns)[:12]
+        raise ValueError(f"{where}: missing column(s) {missing}; found {shown}{' ...' if table.shape[1] > 12 else ''}")

@@ -57,7 +57,8 @@ def test_similarity_loss_follows_the_schedule():
 def test_vae_training_runs_and_reconstruction_improves():
     import numpy as np
 
-    from cellbench.training.loops import max_normalise, train_vae
+    from cellbench.training.loops import train_vae
+    from cellbench.training.preprocess import max_normalise
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:64, :64]

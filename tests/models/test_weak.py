@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from cellbench.models import ResNet18, SequenceClassifier
+from cellbench.training.preprocess import half_max_normalise
 from cellbench.training.weak import (
     class_uniform_indices,
-    half_max_normalise,
     mixup,
     random_shift,
     sequence_indices,

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from cellbench.metadata import feature_columns, metadata_columns  # noqa: F401  (re-exported)
+from cellbench.metadata import feature_columns, metadata_columns, require_columns  # noqa: F401  (re-exported)
 
 TableLike = pd.DataFrame | str | Path
 
@@ -48,13 +48,6 @@ def read_table(table: TableLike, name: str = "table") -> tuple[pd.DataFrame, str
         return pd.read_csv(path), str(path)
     except Exception as exc:
         raise ValueError(f"{name}: could not read {path} as a table ({type(exc).__name__}: {exc})") from exc
-
-
-def require_columns(df: pd.DataFrame, columns, where: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{where}: missing column(s) {missing}; found {list(df.columns)[:12]}"
-                         f"{' ...' if df.shape[1] > 12 else ''}")
 
 
 def _concentration_key(values) -> np.ndarray:

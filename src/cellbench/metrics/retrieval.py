@@ -8,11 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
-def _require(meta: pd.DataFrame, cols, where: str) -> None:
-    missing = [c for c in cols if c not in meta.columns]
-    if missing:
-        raise ValueError(f"{where}: missing column(s) {missing}")
+from cellbench.metadata import require_columns
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -47,7 +43,7 @@ def nearest_neighbour_matching(meta: pd.DataFrame, feats: np.ndarray, label: str
     where = "nearest_neighbour_matching"
     exclude_same = list(exclude_same or [])
     multi_valued = set(multi_valued or [])
-    _require(meta, [label] + exclude_same, where)
+    require_columns(meta, [label] + exclude_same, where)
     feats = np.asarray(feats, dtype=np.float64)
     if len(meta) != len(feats):
         raise ValueError(f"{where}: {len(meta)} metadata rows but {len(feats)} feature rows")
@@ -125,7 +121,7 @@ def average_precision(meta: pd.DataFrame, feats: np.ndarray, pos_sameby: list[st
     """
     where = "average_precision"
     cols = list(dict.fromkeys(pos_sameby + pos_diffby + neg_sameby + neg_diffby))
-    _require(meta, cols, where)
+    require_columns(meta, cols, where)
     if meta[cols].isna().any(axis=None):
         raise ValueError(f"{where}: metadata columns {cols} must not contain nulls")
     feats = np.asarray(feats, dtype=np.float64)

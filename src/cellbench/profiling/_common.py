@@ -27,12 +27,6 @@ def resolve_features(df: pd.DataFrame, features, where: str) -> list[str]:
     return features
 
 
-def require(df: pd.DataFrame, columns, where: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{where}: missing column(s) {missing}; the table has {list(df.columns)[:8]}...")
-
-
 def select_samples(df: pd.DataFrame, samples: str, where: str) -> np.ndarray:
     """Boolean row mask of ``samples`` (``"all"`` or a ``DataFrame.query`` string, as in pycytominer)."""
     if samples == "all":

@@ -16,7 +16,9 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ._common import require, resolve_features
+from cellbench.metadata import require_columns
+
+from ._common import resolve_features
 from ._group_kernel import gather_plan, group_reduce
 
 OPERATIONS = ("median", "mean")
@@ -46,9 +48,9 @@ def aggregate(population_df: pd.DataFrame, strata: list[str] = ("Metadata_Plate"
     if operation not in OPERATIONS:
         raise ValueError(f"{where}: operation must be one of {list(OPERATIONS)}, got {operation!r}")
     strata = list(strata)
-    require(population_df, strata, where)
+    require_columns(population_df, strata, where)
     if compute_object_count:
-        require(population_df, [object_feature], where)
+        require_columns(population_df, [object_feature], where)
     features = resolve_features(population_df, features, where)
     features = [f for f in features if f not in strata]
     if len(population_df) == 0:

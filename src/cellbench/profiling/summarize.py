@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._common import require, resolve_features
+from cellbench.metadata import require_columns
+
+from ._common import resolve_features
 from .aggregate import aggregate
 
 
@@ -35,7 +37,7 @@ def treatment_profiles(profiles: pd.DataFrame, treatment: list[str] = ("Metadata
     """
     where = "treatment_profiles"
     treatment, carry, join = list(treatment), list(carry), list(join)
-    require(profiles, treatment + carry + join, where)
+    require_columns(profiles, treatment + carry + join, where)
     if exclude:
         profiles = profiles.drop(index=profiles.query(exclude).index)
     if profiles.empty:

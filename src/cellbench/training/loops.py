@@ -32,7 +32,7 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator):
             yield perm[start:start + batch_size]
 
 
-def _optimise(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+def optimiser_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -89,7 +89,7 @@ def train_deeploc(images: np.ndarray, labels: np.ndarray, params: dict, seed: in
         y = torch.from_numpy(y_idx[b]).to(device)
         with autocast(device):
             loss = loss_fn(model(to_device(x, device)).float(), y)
-        _optimise(opt, loss)
+        optimiser_step(opt, loss)
         sched.step()
         history["train_loss"].append((step, float(loss.detach())))
         if step % eval_every == 0 or step == steps:
@@ -125,6 +125,16 @@ def sample_partners(a: np.ndarray, inverse: np.ndarray, members: dict, rng: np.r
     return out
 
 
+def _pci_schedule(model: torch.nn.Module, params: dict, n_items: int) -> tuple[torch.optim.Optimizer, int, int]:
+    """PCI's optimiser and budget, shared by its autoencoder baseline: Adam(lr, beta1 0.5) and
+    ``steps`` (or ``epochs`` x items // batch) batches of ``batch_size``."""
+    opt = torch.optim.Adam(model.parameters(), lr=float(params.get("lr", 1e-4)),
+                           betas=(float(params.get("beta1", 0.5)), 0.999))
+    batch = min(int(params.get("batch_size", 64)), n_items)
+    steps = int(params.get("steps") or int(params.get("epochs", 30)) * (n_items // batch))
+    return opt, batch, steps
+
+
 def train_pci(images: np.ndarray, groups: np.ndarray, params: dict, seed: int, device: torch.device):
     """Paired cell inpainting: from all channels of cell A and the structural channel(s) of cell B
     (same well), predict B's protein channel; MSE; Adam(lr 1e-4, beta1 0.5). Every eligible cell is
@@ -135,10 +145,7 @@ def train_pci(images: np.ndarray, groups: np.ndarray, params: dict, seed: int, d
     eligible, inverse, members = pci_groups(groups, int(params.get("min_cells_per_group", 6)))
     model = prepare_model(PairedCellInpainting(images.shape[1], len(structure), 1, float(params.get("width", 1.0))),
                           device)
-    opt = torch.optim.Adam(model.parameters(), lr=float(params.get("lr", 1e-4)),
-                           betas=(float(params.get("beta1", 0.5)), 0.999))
-    batch = min(int(params.get("batch_size", 64)), len(eligible))
-    steps = int(params.get("steps") or int(params.get("epochs", 30)) * (len(eligible) // batch))
+    opt, batch, steps = _pci_schedule(model, params, len(eligible))
     history = {"train_loss": []}
     batches = _batches(len(eligible), batch, rng)
     model.train()
@@ -150,7 +157,7 @@ def train_pci(images: np.ndarray, groups: np.ndarray, params: dict, seed: int, d
         with autocast(device):
             pred = model(to_device(xa, device), to_device(xb[:, structure], device)).float()
         loss = torch.mean((pred - to_device(xb[:, protein:protein + 1], device)) ** 2)
-        _optimise(opt, loss)
+        optimiser_step(opt, loss)
         history["train_loss"].append((step, float(loss.detach())))
         if step % max(1, steps // 10) == 0:
             log.info("PCI step %d/%d: loss %.5f", step, steps, float(loss.detach()))
@@ -162,10 +169,7 @@ def train_autoencoder(images: np.ndarray, params: dict, seed: int, device: torch
     optimiser, flips and number of steps as PCI. Returns ``(model, history)``."""
     rng = seed_everything(seed)
     model = prepare_model(ConvAutoencoder(images.shape[1], float(params.get("width", 1.0))), device)
-    opt = torch.optim.Adam(model.parameters(), lr=float(params.get("lr", 1e-4)),
-                           betas=(float(params.get("beta1", 0.5)), 0.999))
-    batch = min(int(params.get("batch_size", 64)), len(images))
-    steps = int(params.get("steps") or int(params.get("epochs", 30)) * (len(images) // batch))
+    opt, batch, steps = _pci_schedule(model, params, len(images))
     history = {"train_loss": []}
     batches = _batches(len(images), batch, rng)
     model.train()
@@ -173,21 +177,9 @@ def train_autoencoder(images: np.ndarray, params: dict, seed: int, device: torch
         x = to_device(random_flips(torch.from_numpy(images[next(batches)]), rng), device)
         with autocast(device):
             loss = torch.mean((model(x).float() - x.float()) ** 2)
-        _optimise(opt, loss)
+        optimiser_step(opt, loss)
         history["train_loss"].append((step, float(loss.detach())))
     return model, history
-
-
-def max_normalise(images: np.ndarray, size: int | None = None) -> np.ndarray:
-    """cytoVAE: each crop and channel divided by its maximum; zero-padded to ``size`` when given
-    (the model's 68 x 68 input from 64 x 64 crops)."""
-    x = np.asarray(images, np.float32)
-    m = x.max(axis=(2, 3), keepdims=True)
-    x = x / np.where(m > 0, m, 1)
-    if size is not None and x.shape[-1] < size:
-        p = size - x.shape[-1]
-        x = np.pad(x, ((0, 0), (0, 0), (p // 2, p - p // 2), (p // 2, p - p // 2)))
-    return x.astype(np.float32)
 
 
 def train_vae(images: np.ndarray, params: dict, seed: int, device: torch.device):

@@ -33,3 +33,22 @@ def to_vgg_rgb(images: np.ndarray, channel: int = 0) -> np.ndarray:
     x = np.round(x * 255.0) / 255.0
     x = np.repeat(x, 3, axis=1)
     return ((x - IMAGENET_MEAN[None, :, None, None]) / IMAGENET_STD[None, :, None, None]).astype(np.float32)
+
+
+def max_normalise(images: np.ndarray, size: int | None = None) -> np.ndarray:
+    """cytoVAE: each crop and channel divided by its maximum; zero-padded to ``size`` when given
+    (the model's 68 x 68 input from 64 x 64 crops)."""
+    x = np.asarray(images, np.float32)
+    m = x.max(axis=(2, 3), keepdims=True)
+    x = x / np.where(m > 0, m, 1)
+    if size is not None and x.shape[-1] < size:
+        p = size - x.shape[-1]
+        x = np.pad(x, ((0, 0), (0, 0), (p // 2, p - p // 2), (p // 2, p - p // 2)))
+    return x.astype(np.float32)
+
+
+def half_max_normalise(images: np.ndarray) -> np.ndarray:
+    """DeepProfiler (2018): per crop and channel, m = max / 2 and x -> (x - m) / m, in [-1, 1]."""
+    x = np.asarray(images, np.float32)
+    m = x.max(axis=(2, 3), keepdims=True) / 2
+    return ((x - m) / np.where(m > 0, m, 1)).astype(np.float32)

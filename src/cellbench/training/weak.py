@@ -19,13 +19,7 @@ from cellbench.models import ResNet18, SequenceClassifier
 
 from .augment import random_flips, random_rot90
 from .device import autocast, prepare_model, seed_everything, to_device
-
-
-def half_max_normalise(images: np.ndarray) -> np.ndarray:
-    """DeepProfiler (2018): per crop and channel, m = max / 2 and x -> (x - m) / m, in [-1, 1]."""
-    x = np.asarray(images, np.float32)
-    m = x.max(axis=(2, 3), keepdims=True) / 2
-    return ((x - m) / np.where(m > 0, m, 1)).astype(np.float32)
+from .loops import optimiser_step
 
 
 def class_uniform_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -117,8 +111,6 @@ def train_weakly_supervised(images: np.ndarray, labels: np.ndarray, batches: np.
             with autocast(device):
                 logits = model(x).float()
             loss = -(y * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimiser_step(opt, loss)
         history["train_loss"].append((step, float(loss.detach())))
     return resnet, classes, history

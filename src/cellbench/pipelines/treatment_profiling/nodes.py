@@ -39,7 +39,8 @@ def weak_resnet_features(crops: Crops, params: dict):
     """
     from cellbench.pipelines.representation.nodes import _artefact, _history, _tables
     from cellbench.training import embed_crops, resolve_device
-    from cellbench.training.weak import half_max_normalise, train_weakly_supervised
+    from cellbench.training.preprocess import half_max_normalise
+    from cellbench.training.weak import train_weakly_supervised
 
     device = resolve_device(params.get("device", "auto"))
     meta = crops.metadata
@@ -79,7 +80,8 @@ def vae_features(crops: Crops, params: dict):
     ``input_size`` (68). Returns ``({"mu": table}, model artefact, loss history)``."""
     from cellbench.pipelines.representation.nodes import _artefact, _history, _tables
     from cellbench.training import embed_crops, resolve_device
-    from cellbench.training.loops import max_normalise, train_vae
+    from cellbench.training.loops import train_vae
+    from cellbench.training.preprocess import max_normalise
 
     device = resolve_device(params.get("device", "auto"))
     size = int(params.get("input_size", 68))
