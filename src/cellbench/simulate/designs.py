@@ -21,13 +21,14 @@ exchangeable with Training.
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from cellbench.crops import ChunkedCrops, Crops
 
+from ._params import reject_unknown
 from .cells import draw_cells
 from .imaging import Microscope, acquire
 from .phenotypes import COOS7_CLASSES, Appearance, localisation_pattern, nuclear_stain
@@ -89,15 +90,9 @@ class CoosDesign:
         """Build from a parameters dict (e.g. ``ingestion.simulation``), rejecting unknown keys."""
         params = dict(params)
         params.pop("design", None)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown COOS-7 simulation parameter(s) {unknown}; known: {sorted(known)}")
+        reject_unknown(params, cls, "COOS-7 simulation")
         nuis = params.pop("nuisance", None) or {}
-        nknown = {f.name for f in fields(Nuisance)}
-        bad = sorted(set(nuis) - nknown)
-        if bad:
-            raise ValueError(f"unknown nuisance parameter(s) {bad}; known: {sorted(nknown)}")
+        reject_unknown(nuis, Nuisance, "nuisance")
         if "classes" in params and params["classes"] is not None:
             params["classes"] = tuple(params["classes"])
         design = cls(**params, nuisance=Nuisance(**nuis))

@@ -22,7 +22,7 @@ compounds have potency 0. Phenotypes (each a number, 0 = untreated):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ from cellbench.crops import ChunkedCrops, Crops
 
 from .cells import draw_cells
 from .imaging import Microscope, acquire
+from ._params import reject_unknown
 from .noise import bandpass_noise, gaussian_blur, sparse_points
 
 CHANNELS = ("DNA", "Tubulin", "Actin")
@@ -105,14 +106,9 @@ class TreatmentDesign:
         params = dict(params)
         preset = params.pop("design", params.get("name", "bbbc021"))
         base = dict(PRESETS.get(preset, {}))
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown treatment simulation parameter(s) {unknown}; known: {sorted(known)}")
+        reject_unknown(params, cls, "treatment simulation")
         nuis = {**base.pop("nuisance", {}), **(params.pop("nuisance", None) or {})}
-        bad = sorted(set(nuis) - {f.name for f in fields(TreatmentNuisance)})
-        if bad:
-            raise ValueError(f"unknown nuisance parameter(s) {bad}")
+        reject_unknown(nuis, TreatmentNuisance, "nuisance")
         for key in ("moas", "concentrations", "ec50_range"):
             if params.get(key) is not None:
                 params[key] = tuple(params[key])
