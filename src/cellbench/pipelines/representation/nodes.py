@@ -27,6 +27,8 @@ from cellbench.training import (
 from cellbench.training.augment import five_crops
 from cellbench.training.device import prepare_model
 
+from .._outputs import feature_tables, metric_histories, model_artefact
+
 log = logging.getLogger(__name__)
 
 
@@ -59,28 +61,6 @@ def _training_rows(crops: Crops, params: dict) -> np.ndarray:
     return rows
 
 
-def _tables(meta: pd.DataFrame, layers: dict[str, np.ndarray], prefix: str) -> dict[str, pd.DataFrame]:
-    meta = meta.reset_index(drop=True)
-    return {name: pd.concat([meta, pd.DataFrame(v.astype(np.float64), columns=[f"{prefix}_{name}_{i}"
-                                                                          for i in range(v.shape[1])])], axis=1)
-            for name, v in layers.items()}
-
-
-def _history(name: str, history: dict, max_points: int = 250) -> dict:
-    """MLflow metric histories ``training/<name>/<metric>`` (thinned to ``max_points`` points)."""
-    out = {}
-    for metric, points in history.items():
-        stride = max(1, len(points) // max_points)
-        kept = points[::stride] if points[-1] in points[::stride] else points[::stride] + [points[-1]]
-        out[f"training/{name}/{metric}"] = [{"step": int(s), "value": float(v)} for s, v in kept]
-    return out
-
-
-def _artefact(name: str, model: torch.nn.Module, config: dict, **extra) -> dict:
-    return {"model": name, "config": config, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            **extra}
-
-
 # -- DeepLoc --------------------------------------------------------------------------------------
 def deeploc_representation(crops: Crops, params: dict):
     """Train DeepLoc on Training, then per cell: 5-crop class probabilities (layer ``end_to_end``)
@@ -104,13 +84,13 @@ def deeploc_representation(crops: Crops, params: dict):
     meta = crops.metadata.copy()
     meta["Metadata_Validation"] = False
     meta.loc[rows[val_idx], "Metadata_Validation"] = True  # held out of DeepLoc's training for model selection
-    tables = _tables(meta, {"fc2": layers["fc2"]}, "DeepLoc")
+    tables = feature_tables(meta, {"fc2": layers["fc2"]}, "DeepLoc")
     tables["end_to_end"] = pd.concat([meta.reset_index(drop=True),
                                       pd.DataFrame(layers["end_to_end"].astype(np.float64),
                                                    columns=[f"Prob_{c}" for c in classes])], axis=1)
     config = {"in_channels": int(crops.shape[1]), "n_classes": len(classes), "width": float(params.get("width", 1.0)),
               "input_size": crop}
-    return tables, _artefact("deeploc", model, config, classes=[int(c) for c in classes]), _history("deeploc", history)
+    return tables, model_artefact("deeploc", model, config, classes=[int(c) for c in classes]), metric_histories("deeploc", history)
 
 
 # -- paired cell inpainting and the autoencoder ---------------------------------------------------
@@ -134,10 +114,10 @@ def pci_representation(crops: Crops, params: dict):
     groups = train.metadata[pair_by].astype(str).agg("/".join, axis=1).to_numpy()
     model, history = train_pci(minmax_per_crop(np.asarray(train.images)), groups, params, int(params.get("seed", 0)),
                                device)
-    tables = _tables(crops.metadata, _encoder_layers(model, crops, params, device), "PCI")
+    tables = feature_tables(crops.metadata, _encoder_layers(model, crops, params, device), "PCI")
     config = {"x_channels": int(crops.shape[1]), "y_channels": len(params.get("structure_channels", [1])),
               "out_channels": 1, "width": float(params.get("width", 1.0))}
-    return tables, _artefact("pci", model, config), _history("pci", history)
+    return tables, model_artefact("pci", model, config), metric_histories("pci", history)
 
 
 def autoencoder_representation(crops: Crops, params: dict):
@@ -146,9 +126,9 @@ def autoencoder_representation(crops: Crops, params: dict):
     train = crops.take(_training_rows(crops, params))
     model, history = train_autoencoder(minmax_per_crop(np.asarray(train.images)), params, int(params.get("seed", 0)),
                                        device)
-    tables = _tables(crops.metadata, _encoder_layers(model, crops, params, device), "AE")
+    tables = feature_tables(crops.metadata, _encoder_layers(model, crops, params, device), "AE")
     config = {"in_channels": int(crops.shape[1]), "width": float(params.get("width", 1.0))}
-    return tables, _artefact("autoencoder", model, config), _history("autoencoder", history)
+    return tables, model_artefact("autoencoder", model, config), metric_histories("autoencoder", history)
 
 
 # -- VGG16 transfer -------------------------------------------------------------------------------
@@ -171,4 +151,4 @@ def vgg16_representation(crops: Crops, params: dict) -> dict[str, pd.DataFrame]:
     channel = int(params.get("channel", 0))
     feats = embed_crops(lambda x: model.embed(x, layers), crops, lambda a: to_vgg_rgb(a, channel), device,
                         int(params.get("embed_batch_size", 128)), int(params.get("num_workers", 0)))
-    return _tables(crops.metadata, feats, "VGG16")
+    return feature_tables(crops.metadata, feats, "VGG16")

@@ -9,6 +9,8 @@ from cellbench.crops import Crops
 from cellbench.features import multichannel_texture_features
 from cellbench.profiling import aggregate
 
+from .._outputs import feature_tables, metric_histories, model_artefact
+
 
 def treatment_texture(crops: Crops, params: dict) -> dict[str, pd.DataFrame]:
     """Per-channel Haralick + intensity features of every cell, read in batches."""
@@ -37,7 +39,6 @@ def weak_resnet_features(crops: Crops, params: dict):
     ``regulariser`` none / mixup / gru; features are the spatial means of ``layers`` (default
     ``res4a``, the paper's conv4a). Returns ``({layer: table}, model artefact, loss history)``.
     """
-    from cellbench.pipelines.representation.nodes import _artefact, _history, _tables
     from cellbench.training import embed_crops, resolve_device
     from cellbench.training.preprocess import half_max_normalise
     from cellbench.training.weak import train_weakly_supervised
@@ -59,8 +60,8 @@ def weak_resnet_features(crops: Crops, params: dict):
                         int(params.get("num_workers", 0)))
     name = f"resnet18_{params.get('regulariser', 'mixup')}"
     config = {"in_channels": int(crops.shape[1]), "n_classes": len(classes), "width": float(params.get("width", 1.0))}
-    return (_tables(meta, feats, "ResNet18"), _artefact("resnet18", model, config, classes=[str(c) for c in classes]),
-            _history(name, history))
+    return (feature_tables(meta, feats, "ResNet18"), model_artefact("resnet18", model, config, classes=[str(c) for c in classes]),
+            metric_histories(name, history))
 
 
 def combine_moa_matching(**tables: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
@@ -78,7 +79,6 @@ def vae_features(crops: Crops, params: dict):
     """Train AE / VAE / VAE+ (seed 003) on every cell's crop (unsupervised: no label is used),
     then embed every cell as mu. Crops are max-normalised per channel and zero-padded to
     ``input_size`` (68). Returns ``({"mu": table}, model artefact, loss history)``."""
-    from cellbench.pipelines.representation.nodes import _artefact, _history, _tables
     from cellbench.training import embed_crops, resolve_device
     from cellbench.training.loops import train_vae
     from cellbench.training.preprocess import max_normalise
@@ -97,4 +97,4 @@ def vae_features(crops: Crops, params: dict):
     variant = params.get("variant", "vaeplus")
     config = {"in_channels": int(crops.shape[1]), "latent": int(params.get("latent", 256)),
               "discriminator": variant == "vaeplus"}
-    return _tables(crops.metadata, feats, variant.upper()), _artefact("vaeplus", model, config), _history(variant, history)
+    return feature_tables(crops.metadata, feats, variant.upper()), model_artefact("vaeplus", model, config), metric_histories(variant, history)
