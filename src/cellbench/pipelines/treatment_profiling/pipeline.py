@@ -23,9 +23,10 @@ def _feature_set(name: str, func, learned: bool) -> Pipeline:
     group = "weak" if name.startswith("resnet") else "vae"
     params = "params:treatments.texture" if name == "texture" else f"params:treatments.{group}.{name}"
     nodes = [
-        Node(func, ["treatment_crops", params], outputs if learned else outputs[0], name=f"treatments.{name}.features"),
+        Node(func, ["treatment_crops", params], outputs if learned else outputs[0], name="features",
+             namespace=f"treatments.{name}"),
         Node(cells_to_wells, [f"treatment_{name}_features", "params:treatments.wells"], f"treatment_{name}_wells",
-             name=f"treatments.{name}.cells_to_wells"),
+             name="cells_to_wells", namespace=f"treatments.{name}"),
     ]
     profile = pipeline(
         profiling(),
@@ -50,5 +51,5 @@ def create_pipeline(**kwargs) -> Pipeline:
     )
     sets = sum((_feature_set(n, f, learned) for n, (f, learned) in FEATURE_SETS.items()), Pipeline([]))
     combine = Node(combine_moa_matching, {n: f"simulated_{n}_moa_matching" for n in FEATURE_SETS},
-                   ["simulated_moa_matching", "simulated_profiling_metrics"], name="treatments.combine")
+                   ["simulated_moa_matching", "simulated_profiling_metrics"], name="combine", namespace="treatments")
     return ingest + sets + Pipeline([combine])
