@@ -62,3 +62,15 @@ def per_class_sensitivity_table(confusion: pd.DataFrame) -> pd.DataFrame:
     out = (correct / total.where(total > 0)).rename("sensitivity").reset_index()
     out["n_cells"] = total.to_numpy()
     return out.rename(columns={"true": "label"})
+
+
+def frame_markdown(frame: pd.DataFrame, index: bool = True, digits: int = 1) -> str:
+    """A DataFrame as a GitHub Markdown table (floats rounded to ``digits``), without tabulate."""
+    df = frame.reset_index() if index else frame
+    def fmt(v):
+        if isinstance(v, float):
+            return "-" if pd.isna(v) else f"{v:.{digits}f}"
+        return str(v)
+    lines = ["| " + " | ".join(str(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)

@@ -1,0 +1,27 @@
+"""domain_adaptation: simulated JUMP-like multi-source screen -> CODA experiment -> report."""
+
+from kedro.pipeline import Node, Pipeline, pipeline
+
+from ..ingestion import create_pipeline as ingestion
+from .nodes import report_domain_adaptation, run_domain_adaptation, umap_class_tokens
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    ingest = pipeline(
+        ingestion(),
+        namespace="domain_adaptation",
+        parameters={"params:ingestion": "params:domain_adaptation.ingestion",
+                    "params:ingestion.montage": "params:domain_adaptation.montage"},
+        outputs={"coos_crops": "da_crops", "coos_qc_montage": "da_qc_montage"},
+    )
+    nodes = [
+        Node(run_domain_adaptation, ["da_crops", "params:domain_adaptation"],
+             ["da_results", "da_granularity", "da_cka", "da_class_tokens", "da_models", "da_training_history"],
+             name="run", namespace="domain_adaptation"),
+        Node(report_domain_adaptation, ["da_results", "da_granularity", "da_cka"],
+             ["da_summary", "da_report", "da_matrix_heatmap", "da_granularity_figure", "da_cka_figure", "da_metrics"],
+             name="report", namespace="domain_adaptation"),
+        Node(umap_class_tokens, ["da_class_tokens", "params:domain_adaptation"], "da_umap",
+             name="umap", namespace="domain_adaptation"),
+    ]
+    return ingest + Pipeline(nodes)

@@ -1,0 +1,130 @@
+"""Domain-adaptation report: the source x target matrix (Markdown, heatmap), the granularity
+comparison, CKA per layer and UMAP of class tokens."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .figures import plt
+
+LABELS = {"supervised": "Supervised", "dual_dino": "Dual model (DINO)", "dual_cb": "Dual model (CB)",
+          "ttt": "TTT-MAE", "oda": "ODA", "coda": "CODA"}
+
+
+def _cell(mean: float, std: float) -> str:
+    if pd.isna(mean):
+        return "-"
+    return f"{100 * mean:.1f}" + ("" if pd.isna(std) else f" ± {100 * std:.1f}")
+
+
+def matrix_markdown(summary: pd.DataFrame, metric: str = "accuracy") -> str:
+    """One block per method: rows = training source, columns = target, ``mean ± std`` in %."""
+    lines = []
+    sources = sorted(set(summary["source"]) | set(summary["target"]))
+    for method in [m for m in LABELS if m in set(summary["method"])]:
+        sub = summary[summary["method"] == method].set_index(["source", "target"])
+        lines += [f"**{LABELS[method]}** ({metric.replace('_', '-')}, %, mean ± std over seeds)", "",
+                  "| source \\ target | " + " | ".join(sources) + " |", "|---" * (len(sources) + 1) + "|"]
+        for s in sources:
+            cells = [_cell(*sub.loc[(s, t), [f"{metric}_mean", f"{metric}_std"]]) if (s, t) in sub.index else "-"
+                     for t in sources]
+            lines.append(f"| {s} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def gap_table(summary: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Per method: mean in-source (diagonal) and out-of-source (off-diagonal) score."""
+    d = summary.assign(kind=np.where(summary["source"] == summary["target"], "in_source", "out_of_source"))
+    out = d.groupby(["method", "kind"])[f"{metric}_mean"].mean().unstack("kind")
+    return out.reindex([m for m in LABELS if m in out.index])
+
+
+def matrix_heatmap(summary: pd.DataFrame, metric: str = "accuracy", title: str = ""):
+    methods = [m for m in LABELS if m in set(summary["method"])]
+    sources = sorted(set(summary["source"]) | set(summary["target"]))
+    fig, axes = plt.subplots(1, len(methods), figsize=(2.6 * len(methods) + 1, 3.2), squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        sub = summary[summary["method"] == method].set_index(["source", "target"])
+        m = np.full((len(sources), len(sources)), np.nan)
+        for i, s in enumerate(sources):
+            for j, t in enumerate(sources):
+                if (s, t) in sub.index:
+                    m[i, j] = 100 * sub.loc[(s, t), f"{metric}_mean"]
+        ax.imshow(m, vmin=0, vmax=100, cmap="viridis")
+        for i in range(len(sources)):
+            for j in range(len(sources)):
+                if np.isfinite(m[i, j]):
+                    ax.text(j, i, f"{m[i, j]:.0f}", ha="center", va="center", color="w" if m[i, j] < 60 else "k", fontsize=9)
+        ax.set_xticks(range(len(sources)), [s.replace("source_", "s") for s in sources])
+        ax.set_yticks(range(len(sources)), [s.replace("source_", "s") for s in sources])
+        ax.set_title(LABELS[method], fontsize=9)
+        ax.set_xlabel("target")
+    axes[0][0].set_ylabel("training source")
+    fig.suptitle(title or f"{metric.replace('_', '-')} (%), mean over seeds", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def granularity_figure(summary: pd.DataFrame, reference: pd.DataFrame | None = None, metric: str = "accuracy"):
+    """Bars per granularity for ODA and CODA; dashed lines: the unadapted dual models."""
+    levels = [g for g in ("source", "batch", "plate", "one_plate") if g in set(summary["granularity"])]
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    width = 0.38
+    for k, method in enumerate(("oda", "coda")):
+        sub = summary[summary["method"] == method].set_index("granularity").reindex(levels)
+        ax.bar(np.arange(len(levels)) + (k - 0.5) * width, 100 * sub[f"{metric}_mean"], width,
+               yerr=100 * sub[f"{metric}_std"].fillna(0), label=LABELS[method], capsize=3)
+    if reference is not None:
+        for method, style in (("dual_dino", "--"), ("dual_cb", ":")):
+            r = reference[reference["method"] == method]
+            if len(r):
+                ax.axhline(100 * r[f"{metric}_mean"].iloc[0], ls=style, color="k", lw=1, label=f"{LABELS[method]}, unadapted")
+    ax.set_xticks(range(len(levels)), [{"source": "whole source", "batch": "per batch", "plate": "per plate", "one_plate": "one plate → all"}[g]
+                   for g in levels])
+    pair = summary[["source", "target"]].iloc[0]
+    ax.set_ylabel(f"{metric.replace('_', '-')} (%)")
+    ax.set_title(f"Adaptation granularity, {pair['source']} → {pair['target']}", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def cka_figure(cka: pd.DataFrame):
+    """Mean CKA (before vs after adaptation) per block for ODA and CODA."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for method in ("oda", "coda"):
+        sub = cka[cka["method"] == method].groupby("layer")["cka"].agg(["mean", "std"])
+        ax.errorbar(sub.index + 1, sub["mean"], yerr=sub["std"].fillna(0), marker="o", capsize=3, label=LABELS[method])
+    ax.set_xlabel("ViT block")
+    ax.set_ylabel("linear CKA, before vs after")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("How much adaptation changes each layer", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def umap_figure(embeddings: pd.DataFrame, label: str, source: str, seed: int = 0, n_neighbors: int = 15):
+    """UMAP of class tokens before and after adaptation (one joint embedding), coloured by label and by source."""
+    import umap
+
+    feats = [c for c in embeddings.columns if c.startswith("cls_")]
+    xy = umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1).fit_transform(embeddings[feats].to_numpy())
+    stages = list(dict.fromkeys(embeddings["stage"]))
+    fig, axes = plt.subplots(2, len(stages), figsize=(4 * len(stages), 7.5), squeeze=False)
+    for col, stage in enumerate(stages):
+        mask = (embeddings["stage"] == stage).to_numpy()
+        for row, by in enumerate((label, source)):
+            ax = axes[row][col]
+            for k, value in enumerate(sorted(embeddings[by].astype(str).unique())):
+                m = mask & (embeddings[by].astype(str) == value).to_numpy()
+                ax.scatter(xy[m, 0], xy[m, 1], s=3, alpha=0.6, label=value, color=plt.cm.tab10(k % 10))
+            ax.set_title(f"{stage}: coloured by {by.replace('Metadata_', '')}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == len(stages) - 1:
+                ax.legend(fontsize=6, markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return fig
