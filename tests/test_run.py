@@ -6,6 +6,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -140,3 +141,47 @@ def test_treatment_profiling_session(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     run = mlflow.search_runs(experiment_names=["cellbench"]).iloc[0]
     assert 0 <= run["metrics.treatments/resnet_plain/plate_dmso_zscore_median/nsc"] <= 1
+
+
+def test_domain_adaptation_session(tmp_path, monkeypatch):
+    """``kedro run --pipelines=domain_adaptation``: JUMP-like sources -> CODA experiment -> matrix, figures, MLflow."""
+    project, db = make_project(tmp_path, monkeypatch)
+    vit = {"image_size": 16, "patch_size": 8, "dim": 16, "depth": 1, "heads": 2, "drop_path": 0.1}
+    params = {"domain_adaptation": {
+        "ingestion": {"simulation": {"n_sources": 2, "cells_per_well": 2, "compounds_per_moa": 2,
+                                     "moas": ["Actin disruptors", "DNA damage", "Eg5 inhibitors"]}},
+        "seeds": [0, 1],
+        "dino": {"vit": vit, "head": {"out_dim": 16, "hidden": 16, "bottleneck": 8}, "global_size": 16,
+                 "local_size": 8, "n_local": 2, "steps": 2, "batch_size": 16,
+                 "mae": {"steps": 2, "decoder_dim": 8}, "ttt": {"steps": 1, "batch_size": 32}},
+        "classifier": {"global_size": 16, "steps": 2, "batch_size": 16, "eval_every": 2},
+        "adapt": {"steps": 1},
+        "granularity": {"source": "source_1", "target": "source_2", "levels": ["source", "plate", "one_plate"]},
+        "cka_cells": 32, "umap_cells": 40}}
+    with KedroSession.create(project_path=project, runtime_params=params) as session:
+        session.run(pipeline_names=["domain_adaptation"])
+    results = pd.read_parquet(project / "data/07_model_output/domain_adaptation/results.parquet")
+    # 2 seeds x 2 sources x (2 targets x 4 methods + 1 off-diagonal target x 2 adapted methods)
+    assert len(results) == 2 * 2 * (2 * 4 + 2)
+    assert set(results.method) == {"supervised", "dual_dino", "dual_cb", "ttt", "oda", "coda"}
+    assert results.accuracy.between(0, 1).all() and results.macro_f1.between(0, 1).all()
+    assert not ((results.method.isin(["oda", "coda"])) & (results.source == results.target)).any()
+    summary = pd.read_csv(project / "data/08_reporting/domain_adaptation_matrix.csv")
+    assert (summary.n_seeds == 2).all() and summary.accuracy_std.notna().all()
+    gran = pd.read_parquet(project / "data/07_model_output/domain_adaptation/granularity.parquet")
+    assert set(gran.granularity) == {"source", "plate", "one_plate"} and set(gran.method) == {"oda", "coda"}
+    assert (gran.loc[gran.granularity == "plate", "n_units"] == 6).all()  # 2 batches x 3 replicate plates
+    cka = pd.read_parquet(project / "data/07_model_output/domain_adaptation/cka.parquet")
+    assert cka.cka.between(0, 1 + 1e-9).all()
+    report = (project / "data/08_reporting/domain_adaptation.md").read_text()
+    assert "CODA" in report and "source_1" in report
+    for png in ("domain_adaptation_matrix.png", "domain_adaptation_granularity.png", "domain_adaptation_cka.png",
+                "domain_adaptation_umap.png"):
+        assert (project / "data/08_reporting" / png).stat().st_size > 10_000
+    artefact = torch.load(project / "data/06_models/domain_adaptation.pt", weights_only=True)
+    assert any(k.startswith("seed1/source_2-to-source_1/coda/foundation/") for k in artefact["state_dict"])
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    run = mlflow.search_runs(experiment_names=["cellbench"]).iloc[0]
+    assert run["metrics.da/coda/source_1-to-source_2/accuracy"] == pytest.approx(
+        summary.query("method == 'coda' and source == 'source_1' and target == 'source_2'").accuracy_mean.iloc[0])
+    assert "metrics.training/da/seed0/source_1/cb_pretrain/dino_loss" in run.index

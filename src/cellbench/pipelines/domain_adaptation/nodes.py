@@ -67,7 +67,8 @@ def run_domain_adaptation(crops: Crops, params: dict):
     sources, targets = _sources(meta, params, "train_sources"), _sources(meta, params, "targets")
     gran = params.get("granularity") or {}
     size = int(params["classifier"].get("global_size", 224))
-    results, gran_rows, cka_rows, tokens, histories, state = [], [], [], [], {}, {}
+    results, gran_rows, cka_rows, histories, state = [], [], [], {}, {}
+    tokens = None
     cols = params["columns"]
     for seed in [int(s) for s in params.get("seeds", [0])]:
         for source in sources:
@@ -96,13 +97,13 @@ def run_domain_adaptation(crops: Crops, params: dict):
                     if seed in [int(s) for s in gran.get("seeds", [seed])]:
                         gran_rows += granularity_study(models, images, meta, y, source, target, params, seed, device,
                                                        gran.get("levels", ["source", "batch", "plate", "one_plate"]))
-                    if not tokens and "coda" in adapted:
+                    if tokens is None and "coda" in adapted:
                         tokens = _class_token_table(models, adapted, images, meta, source, target, params, seed, device)
     artefact = {"model": "coda_experiment", "config": {"classes": classes, "vit": dict(params["dino"].get("vit") or {}),
                                                         "task_depth": params["classifier"].get("task_depth")},
                 "state_dict": state}
     return (pd.DataFrame(results), pd.DataFrame(gran_rows), pd.DataFrame(cka_rows),
-            tokens if len(tokens) else pd.DataFrame(), artefact, histories)
+            tokens if tokens is not None else pd.DataFrame(), artefact, histories)
 
 
 def _class_token_table(models, adapted, images, meta, source, target, params, seed, device) -> pd.DataFrame:

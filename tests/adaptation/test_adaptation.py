@@ -1,0 +1,233 @@
+"""CODA pieces: DINO loss / centring / EMA / schedules, cross-batch pairs, CKA, the ViT family, and
+that adaptation touches only the feature extractor."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cellbench.adaptation import CrossBatchSampler, cosine_schedule, dino_loss, ema_update, linear_cka, update_center
+from cellbench.adaptation.dino import multicrop, self_normalize, teacher_temperature
+from cellbench.adaptation.experiment import domain_splits, scores
+from cellbench.adaptation.train import (adapt_dual, dual_model, new_dino, predict, train_classifier, train_dino,
+                                        train_mae, ttt_mae_predict)
+from cellbench.models.vit import DINOHead, DualModel, MAEDecoder, ViT, mae_loss, patchify, vit_param_count, vit_small
+
+TINY = {"vit": {"image_size": 16, "patch_size": 4, "dim": 16, "depth": 2, "heads": 2, "drop_path": 0.1},
+        "head": {"out_dim": 32, "hidden": 16, "bottleneck": 8, "use_bn": True},
+        "global_size": 16, "local_size": 8, "n_local": 2, "steps": 3, "batch_size": 8, "lr": 1e-3,
+        "mae": {"steps": 3, "decoder_dim": 8, "decoder_depth": 1, "decoder_heads": 2},
+        "ttt": {"steps": 2, "batch_size": 8, "lr": 1e-3}}
+
+
+def test_dino_loss_hand_computed():
+    # one image, K = 2, two global crops only (n_crops = 2): pairs (t0, s1) and (t1, s0)
+    s = torch.tensor([[0.2, -0.2], [0.0, 0.1]])  # student crop 0, crop 1
+    t = torch.tensor([[1.0, 0.0], [0.0, 1.0]])   # teacher crop 0, crop 1
+    c = torch.tensor([[0.5, 0.5]])
+    tau_s, tau_t = 0.1, 0.5
+    def softmax(v):
+        e = [math.exp(x) for x in v]
+        return [x / sum(e) for x in e]
+    def ce(p, logits):
+        q = softmax(logits)
+        return -sum(pi * math.log(qi) for pi, qi in zip(p, q))
+    p0 = softmax([(1.0 - 0.5) / tau_t, (0.0 - 0.5) / tau_t])
+    p1 = softmax([(0.0 - 0.5) / tau_t, (1.0 - 0.5) / tau_t])
+    expected = (ce(p0, [0.0 / tau_s, 0.1 / tau_s]) + ce(p1, [0.2 / tau_s, -0.2 / tau_s])) / 2
+    assert float(dino_loss(s, t, c, 2, tau_s, tau_t)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_dino_loss_skips_same_view_and_counts_pairs():
+    torch.manual_seed(0)
+    b, k, n = 3, 5, 4
+    s, t = torch.randn(n * b, k), torch.randn(2 * b, k)
+    c = torch.zeros(1, k)
+    q = torch.softmax(t / 0.04, -1).chunk(2)
+    ls = torch.log_softmax(s / 0.1, -1).chunk(n)
+    manual = sum(-(q[i] * ls[v]).sum(-1).mean() for i in range(2) for v in range(n) if v != i) / (2 * n - 2)
+    assert float(dino_loss(s, t, c, n)) == pytest.approx(float(manual), rel=1e-6)
+    with pytest.raises(ValueError, match="crops"):
+        dino_loss(s[:-1], t, c, n)
+
+
+def test_centre_and_ema_updates():
+    c = update_center(torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 0.0], [5.0, 4.0]]), momentum=0.9)
+    assert torch.allclose(c, torch.tensor([[0.9 * 1 + 0.1 * 4, 0.9 * 2 + 0.1 * 2]]))
+    student, teacher = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        student.weight.fill_(1.0), student.bias.fill_(2.0), teacher.weight.fill_(0.0), teacher.bias.fill_(-1.0)
+    ema_update(student, teacher, 0.996)
+    assert torch.allclose(teacher.weight, torch.full((1, 2), 0.004))
+    assert torch.allclose(teacher.bias, torch.tensor([-0.996 + 0.008]))
+
+
+def test_schedules():
+    s = cosine_schedule(1.0, 0.0, 10, warmup=2)
+    assert s[0] == 0.0 and s[1] == 0.5 and s[2] == 1.0
+    assert s[2 + 4] == pytest.approx(0.5) and len(s) == 10 and np.all(np.diff(s[2:]) < 0)
+    m = cosine_schedule(0.996, 1.0, 100)
+    assert m[0] == 0.996 and m[-1] < 1.0 and m[-1] > 0.9999
+    t = teacher_temperature(10, 0.04, 0.07, warmup=4)
+    assert t[0] == 0.04 and t[3] == pytest.approx(0.07) and (t[4:] == 0.07).all()
+
+
+def test_multicrop_views_and_cross_batch_split():
+    rng = np.random.default_rng(0)
+    a, b = torch.zeros(4, 3, 20, 20), torch.ones(4, 3, 20, 20)
+    a[:, :, ::2] = 1.0
+    b[:, :, :, ::3] = 5.0
+    views = multicrop(a, rng, 16, 8, 4, partner=b)
+    assert [tuple(v.shape) for v in views] == [(4, 3, 16, 16)] * 2 + [(4, 3, 8, 8)] * 4
+    # self-normalised per image and channel
+    assert torch.allclose(views[2].mean((2, 3)), torch.zeros(4, 3), atol=1e-5)
+    # global_1 and locals 1-2 from the anchor (row stripes), global_2 and locals 3-4 from the partner
+    row_striped = [bool((v[:, :, 0] != v[:, :, 1]).any()) for v in views]
+    assert row_striped == [True, False, True, True, False, False]
+
+
+def test_cross_batch_sampler_same_treatment_other_plate():
+    meta = pd.DataFrame({"treatment": list("aaaabbbbcc"), "plate": ["p1", "p1", "p2", "p3", "p1", "p2", "p2", "p2", "p1", "p1"]})
+    sampler = CrossBatchSampler(meta.treatment, meta.plate)
+    rng = np.random.default_rng(0)
+    anchors = np.repeat(np.arange(10), 200)
+    partners = sampler.sample(anchors, rng)
+    t, p = meta.treatment.to_numpy(), meta.plate.to_numpy()
+    assert (t[partners] == t[anchors]).all()
+    paired = t[anchors] != "c"
+    assert (p[partners[paired]] != p[anchors[paired]]).all()
+    # treatment c lives on one plate: paired within the treatment, and counted
+    assert sampler.n_unpaired == 2
+    # anchor 0 (a, p1): partners uniform over a@p2 and a@p3
+    counts = np.bincount(partners[anchors == 0], minlength=10)
+    assert set(np.flatnonzero(counts)) == {2, 3} and abs(counts[2] - counts[3]) < 60
+    # anchor 5 (b, p2): the only cross-plate partner is 4
+    assert (partners[anchors == 5] == 4).all()
+
+
+def test_linear_cka():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 6))
+    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    assert linear_cka(x, x) == pytest.approx(1.0)
+    assert linear_cka(x, 3.0 * x @ q) == pytest.approx(1.0)
+    # 1-d hand case: centred x = (-1, 0, 1), y = (-1, 1, 0): (x.y)^2 / (|x|^2 |y|^2) = 1 / 4
+    assert linear_cka(np.array([[1.0], [2.0], [3.0]]), np.array([[1.0], [3.0], [2.0]])) == pytest.approx(0.25)
+    assert linear_cka(x, rng.normal(size=(50, 4))) < 0.5
+    with pytest.raises(ValueError, match="same examples"):
+        linear_cka(x, x[:10])
+
+
+def test_vit_parameter_counts_from_the_specification():
+    # DeiT-S / ViT-S/16 with a 1000-class head: 22,050,664 parameters (timm deit_small_patch16_224)
+    assert vit_param_count(224, 16, 3, 384, 12, n_classes=1000) == 22_050_664
+    model = vit_small(n_classes=1000)
+    assert sum(p.numel() for p in model.parameters()) == 22_050_664
+    tiny = ViT(16, 4, 3, 16, 2, 2)
+    assert sum(p.numel() for p in tiny.parameters()) == vit_param_count(16, 4, 3, 16, 2)
+    head = DINOHead(384, 4096, 2048, 256)
+    expected = (384 * 2048 + 2048) + (2048 * 2048 + 2048) + (2048 * 256 + 256) + 256 * 4096
+    assert sum(p.numel() for p in head.parameters()) == expected
+    keys = set(model.state_dict())
+    assert {"patch_embed.proj.weight", "cls_token", "pos_embed", "blocks.11.attn.qkv.weight", "blocks.0.mlp.fc1.bias",
+            "norm.weight", "head.weight"} <= keys
+
+
+def test_vit_shapes_and_interpolated_positions():
+    torch.manual_seed(0)
+    vit = ViT(16, 4, 3, 16, 2, 2).eval()
+    assert vit.tokens(torch.randn(2, 3, 16, 16)).shape == (2, 17, 16)
+    assert vit.tokens(torch.randn(2, 3, 8, 8)).shape == (2, 5, 16)  # a local crop
+    assert [t.shape for t in vit.block_outputs(torch.randn(2, 3, 16, 16))] == [(2, 16)] * 2
+    assert patchify(torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8), 4).shape == (2, 4, 48)
+    dec = MAEDecoder(vit, 3, 8, 1, 2)
+    assert torch.isfinite(mae_loss(vit, dec, torch.randn(2, 3, 16, 16), 0.75))
+
+
+def _tiny_data(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 1000, (n, 3, 20, 20)).astype(np.uint16)
+    y = np.arange(n) % 2
+    images[y == 1, 0, 5:15, 5:15] += 3000  # class 1: a bright square in channel 0
+    return images, y
+
+
+def test_adaptation_changes_only_the_feature_extractor():
+    images, y = _tiny_data()
+    state, hist = train_dino(images, TINY, 0, torch.device("cpu"))
+    assert len(hist["dino_loss"]) == 3
+    dual = dual_model(state.teacher.backbone, 2, {"task_depth": 1}, 0)
+    assert not any(p.requires_grad for p in dual.foundation.parameters())
+    found_before = {k: v.clone() for k, v in dual.foundation.state_dict().items()}
+    dual, _ = train_classifier(dual, images, y, images[:8], y[:8], {**TINY, "steps": 3, "eval_every": 3}, 0,
+                               torch.device("cpu"))
+    assert all(torch.equal(found_before[k], v) for k, v in dual.foundation.state_dict().items())
+    sampler = CrossBatchSampler(y, np.arange(32) % 4)
+    adapted, new_state, _ = adapt_dual(dual, state, images, TINY, 1, torch.device("cpu"), sampler=sampler)
+    before, after = dual.state_dict(), adapted.state_dict()
+    for k in before:
+        if k.startswith("foundation."):
+            continue
+        assert torch.equal(before[k], after[k]), k  # projector, task blocks, classifier bit-identical
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("foundation."))
+    assert all(torch.equal(a, b) for a, b in zip(adapted.foundation.state_dict().values(),
+                                                 new_state.teacher.backbone.state_dict().values()))
+
+
+def test_fixed_seed_gives_identical_dino_weights():
+    images, _ = _tiny_data()
+    a, _ = train_dino(images, TINY, 3, torch.device("cpu"))
+    b, _ = train_dino(images, TINY, 3, torch.device("cpu"))
+    assert all(torch.equal(x, z) for x, z in zip(a.teacher.state_dict().values(), b.teacher.state_dict().values()))
+
+
+def test_ttt_mae_is_deterministic_and_leaves_the_model_untouched():
+    images, y = _tiny_data()
+    encoder, decoder, hist = train_mae(images, TINY, 0, torch.device("cpu"))
+    assert len(hist["mae_loss"]) == 3
+    dual = dual_model(encoder, 2, {"task_depth": 1}, 0)
+    snapshot = {k: v.clone() for k, v in dual.state_dict().items()}
+    p1 = ttt_mae_predict(dual, decoder, images, TINY, 0, torch.device("cpu"))
+    p2 = ttt_mae_predict(dual, decoder, images, TINY, 0, torch.device("cpu"))
+    assert p1.shape == (32,) and np.array_equal(p1, p2)
+    assert all(torch.equal(snapshot[k], v) for k, v in dual.state_dict().items())
+
+
+def test_supervised_learns_a_visible_class():
+    from cellbench.adaptation.train import supervised_vit
+    images, y = _tiny_data(64)
+    model, hist = train_classifier(supervised_vit(TINY, 3, 2, 0), images, y, images, y,
+                                   {**TINY, "steps": 60, "lr": 3e-3, "eval_every": 20}, 0, torch.device("cpu"))
+    assert (predict(model, images, 16, torch.device("cpu")) == y).mean() > 0.9
+
+
+def test_domain_splits_and_scores():
+    meta = pd.DataFrame({"src": ["s1"] * 6 + ["s2"] * 2, "plate": ["a", "b", "c", "d", "d", "e", "x", "y"],
+                         "batch": ["w1", "w1", "w1", "w2", "w2", "w2", "v", "v"]})
+    cols = {"source": "src", "plate": "plate", "batch": "batch"}
+    split = domain_splits(meta, "s1", cols)
+    assert list(split["val"]) == [5] and list(split["test"]) == [2] and list(split["train"]) == [0, 1, 3, 4]
+    with pytest.raises(ValueError, match="need >= 3"):
+        domain_splits(meta, "s2", cols)
+    with pytest.raises(ValueError, match="no cells of source"):
+        domain_splits(meta, "s9", cols)
+    sc = scores(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 3)
+    assert sc["accuracy"] == 0.5
+    assert sc["macro_f1"] == pytest.approx((2 / 3 + 1 / 2 + 0) / 3)  # F1: 2/3, 1/2, 0
+
+
+def test_self_normalize():
+    x = torch.rand(2, 3, 8, 8) * 7 + 3
+    y = self_normalize(x)
+    assert torch.allclose(y.mean((2, 3)), torch.zeros(2, 3), atol=1e-5)
+    assert torch.allclose(y.std((2, 3)), torch.ones(2, 3), atol=1e-4)
+
+
+def test_dual_model_bad_heads():
+    with pytest.raises(ValueError, match="divisible"):
+        ViT(16, 4, 3, 15, 1, 2)
+    with pytest.raises(ValueError, match="multiple of patch_size"):
+        ViT(18, 4, 3, 16, 1, 2)
+    assert isinstance(DualModel(ViT(16, 4, 3, 16, 1, 2), 3, depth=1), DualModel)
