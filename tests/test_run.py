@@ -134,13 +134,23 @@ def test_treatment_profiling_session(tmp_path, monkeypatch):
     assert set(table.variant) >= {"raw_median", "plate_dmso_zscore_tvn_coral"}
     assert set(table.features) == {"texture", "resnet_plain", "resnet_mixup", "resnet_gru", "ae", "vae", "vaeplus"}
     assert (table.nsc_n == 12 * 2 * 2).all()  # 12 MoAs x 2 compounds x 2 concentrations
+    assert set(table.summary) == {"mean", "mean_sd"}
+    assert table.replicate_accuracy.between(0, 1).all() and table.group_accuracy.between(0, 1).all()
+    sd = table[(table.summary == "mean_sd") & (table.variant == "raw_median")].set_index("features").n_features
+    mean = table[(table.summary == "mean") & (table.variant == "raw_median")].set_index("features").n_features
+    assert (sd == 2 * mean).all()  # every feature's mean and SD
+    md = (project / "data/08_reporting/simulated_moa_table.md").read_text()
+    assert "| Mean | Mean +Whitened | Mean+S.D. | Mean+S.D. +Whitened |" in md and "| vaeplus |" in md
+    for png in ("treatment_vae_reconstructions.png", "treatment_vae_interpolation.png"):
+        assert (project / "data/08_reporting" / png).stat().st_size > 10_000
     assert (project / "data/06_models/treatment_resnet_mixup.pt").is_file()
     wells = pd.read_parquet(project / "data/03_primary/treatment_wells/resnet_gru.parquet")
     assert len(wells) == 3 * 2 * (6 + 16) and wells["Metadata_Control"].sum() == 3 * 2 * 6
     assert (project / "data/08_reporting/treatment_qc_montage.png").stat().st_size > 50_000
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     run = mlflow.search_runs(experiment_names=["cellbench"]).iloc[0]
-    assert 0 <= run["metrics.treatments/resnet_plain/plate_dmso_zscore_median/nsc"] <= 1
+    assert 0 <= run["metrics.treatments/resnet_plain/mean/plate_dmso_zscore_median/nsc"] <= 1
+    assert 0 <= run["metrics.treatments/vaeplus/mean_sd/plate_dmso_zscore_tvn/replicate_accuracy"] <= 1
 
 
 def test_domain_adaptation_session(tmp_path, monkeypatch):

@@ -74,3 +74,41 @@ def frame_markdown(frame: pd.DataFrame, index: bool = True, digits: int = 1) -> 
     lines = ["| " + " | ".join(str(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def profiling_tables_markdown(matching: pd.DataFrame, columns: dict[str, list[str]], title: str = "") -> str:
+    """MoA-matching results as the seeds print them.
+
+    ``matching`` has one row per (features, summary, variant) with ``nsc``, ``nscb``,
+    ``replicate_accuracy``, ``group_accuracy`` (and optionally ``seed``: then cells are mean ± SD
+    over seeds). ``columns`` maps a column title to ``[summary, variant]``, e.g.
+    ``{"Mean": ["mean", "plate_dmso_zscore_median"], "Mean +Whitened": ["mean", "plate_dmso_zscore_tvn"]}``.
+    """
+    def cell(sub: pd.DataFrame, metric: str) -> str:
+        v = 100 * sub[metric].dropna()
+        if v.empty:
+            return "-"
+        return f"{v.mean():.1f}" + (f" ± {v.std(ddof=1):.1f}" if len(v) > 1 else "")
+
+    feats = list(dict.fromkeys(matching["features"]))
+    lines = [f"# {title}" if title else "# MoA matching", ""]
+    for metric, name in (("nsc", "NSC"), ("nscb", "NSCB"), ("replicate_accuracy", "Replicate accuracy"),
+                         ("group_accuracy", "Group accuracy")):
+        lines += [f"## {name} (%)", "", "| features | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for f in feats:
+            cells = []
+            for summary, variant in columns.values():
+                sub = matching[(matching["features"] == f) & (matching["summary"] == summary) & (matching["variant"] == variant)]
+                cells.append(cell(sub, metric))
+            lines.append(f"| {f} | " + " | ".join(cells) + " |")
+        lines.append("")
+    first = next(iter(columns.values()))
+    lines += [f"## NSC, NSCB and drop (seed 004 Table 2 layout; {first[0]} summary, {first[1]})", "",
+              "| features | dim. | NSC | NSCB | drop |", "|---|---|---|---|---|"]
+    for f in feats:
+        sub = matching[(matching["features"] == f) & (matching["summary"] == first[0]) & (matching["variant"] == first[1])]
+        if sub.empty:
+            continue
+        lines.append(f"| {f} | {int(sub['n_features'].iloc[0])} | {100 * sub['nsc'].mean():.1f} | "
+                     f"{100 * sub['nscb'].mean():.1f} | {100 * (sub['nscb'] - sub['nsc']).mean():+.1f} |")
+    return "\n".join(lines) + "\n"

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from cellbench.metadata import feature_columns
-from cellbench.metrics.retrieval import average_precision, mean_average_precision, nsc_nscb
+from cellbench.metrics.retrieval import (average_precision, mean_average_precision, nearest_neighbour_matching,
+                                        nsc_nscb)
 from cellbench.profiling import apply_recipe
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,26 @@ def moa_map(treatments: pd.DataFrame, feats: np.ndarray, params: dict, moa: str,
             "map_moa_significant": int(maps["below_corrected_p"].sum()), "map_moa_n": len(maps)}
 
 
+def well_matching(wells: pd.DataFrame, control: str, moa: str, compound: str, plate: str,
+                  treatment: list[str]) -> dict:
+    """Well-level 1-NN (cosine) accuracy of the normalised, non-control well profiles.
+
+    * replicate accuracy: the nearest well on another plate is a replicate (same treatment);
+    * group accuracy: the nearest well of another compound has the same MoA.
+    Wells with no allowed neighbour are left out of each rate.
+    """
+    treated = wells.drop(index=wells.query(control).index).reset_index(drop=True)
+    cols = [c for c in [plate, *treatment, moa, compound] if c not in treated.columns]
+    if cols or treated.empty:
+        return {"replicate_accuracy": np.nan, "group_accuracy": np.nan}
+    feats = treated[feature_columns(treated)].to_numpy()
+    key = treated[treatment].astype(str).agg("@".join, axis=1).rename("_treatment")
+    rep = nearest_neighbour_matching(pd.concat([treated[[plate]], key], axis=1), feats, "_treatment", exclude_same=[plate])
+    grp = nearest_neighbour_matching(treated[[moa, compound]], feats, moa, exclude_same=[compound])
+    return {"replicate_accuracy": float(rep.loc[rep.neighbour >= 0, "correct"].mean()),
+            "group_accuracy": float(grp.loc[grp.neighbour >= 0, "correct"].mean())}
+
+
 def profile_variants(wells: pd.DataFrame, params: dict) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict]:
     """Every recipe in ``params.variants``: treatment profiles, NSC / NSCB and MoA mAP per variant."""
     cols = params.get("columns", {})
@@ -34,8 +55,10 @@ def profile_variants(wells: pd.DataFrame, params: dict) -> tuple[dict, pd.DataFr
     if not variants:
         raise ValueError("profiling.variants: no recipe given")
     profiles, rows, per_treatment = {}, [], []
+    plate = cols.get("plate", "Metadata_Plate")
+    treatment = list(cols.get("treatment", [compound, "Metadata_Concentration"]))
     for name, recipe in variants.items():
-        _, treatments = apply_recipe(wells, recipe, control=control)
+        normalised, treatments = apply_recipe(wells, recipe, control=control)
         treatments = treatments[treatments[moa].notna()].reset_index(drop=True)
         feats = treatments[feature_columns(treatments)].to_numpy()
         res = nsc_nscb(treatments, feats, moa=moa, compound=compound, batch=batch)
@@ -43,6 +66,7 @@ def profile_variants(wells: pd.DataFrame, params: dict) -> tuple[dict, pd.DataFr
                **{k: v for k, v in res.items() if not k.endswith("_table") and k != "nscb_dropped_moas"},
                "nscb_dropped_moas": "; ".join(res["nscb_dropped_moas"])}
         row.update(moa_map(treatments, feats, params.get("map", {}), moa, compound))
+        row.update(well_matching(normalised, control, moa, compound, plate, treatment))
         rows.append(row)
         log.info("profiling variant %s: NSC %.1f %%, NSCB %.1f %%, MoA mAP %.3f", name, 100 * row["nsc"],
                  100 * row["nscb"], row["map_moa"])

@@ -7,7 +7,7 @@ import pandas as pd
 
 from cellbench.crops import Crops
 from cellbench.features import multichannel_texture_features
-from cellbench.profiling import aggregate
+from cellbench.profiling import aggregate, mean_sd_profiles
 
 from .._outputs import feature_tables, metric_histories, model_artefact
 
@@ -21,13 +21,16 @@ def treatment_texture(crops: Crops, params: dict) -> dict[str, pd.DataFrame]:
     return {"haralick": pd.concat([crops.metadata.reset_index(drop=True), pd.concat(parts, ignore_index=True)], axis=1)}
 
 
-def cells_to_wells(features: dict, params: dict) -> pd.DataFrame:
-    """Well profiles: ``operation`` of each feature over a well's cells; the well-level metadata
-    columns listed in ``strata`` are kept (they are constant within a well)."""
+def cells_to_wells(features: dict, params: dict, summary: dict | None = None) -> pd.DataFrame:
+    """Well profiles: ``operation`` of each feature over a well's cells, or with ``summary.sd`` the
+    mean and the SD of each feature (seed 003's Mean+S.D.); the well-level metadata columns listed
+    in ``strata`` are kept (they are constant within a well)."""
     layer = params.get("layer") or (next(iter(features)) if len(features) == 1 else None)
     if layer not in features:
         raise ValueError(f"treatments.wells.layer: no feature table {layer!r}; have {sorted(features)}")
     table = features[layer]() if callable(features[layer]) else features[layer]
+    if (summary or {}).get("sd"):
+        return mean_sd_profiles(table, strata=list(params["strata"]))
     return aggregate(table, strata=list(params["strata"]), operation=params.get("operation", "mean"),
                      compute_object_count=False)
 
@@ -65,13 +68,16 @@ def weak_resnet_features(crops: Crops, params: dict):
 
 
 def combine_moa_matching(**tables: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """One table of every feature set's profiling variants (column ``features``) and its MLflow
-    metrics ``treatments/<features>/<variant>/<nsc|nscb|map_moa>``."""
-    parts = [t.assign(features=name) for name, t in tables.items()]
+    """One table of every feature set's profiling variants (columns ``features`` and ``summary``:
+    ``mean`` or ``mean_sd``, from keys ``<features>`` and ``<features>_mean_sd``) and its MLflow
+    metrics ``treatments/<features>/<summary>/<variant>/<metric>``."""
+    parts = [t.assign(features=name.removesuffix("_mean_sd"), summary="mean_sd" if name.endswith("_mean_sd") else "mean")
+             for name, t in tables.items()]
     table = pd.concat(parts, ignore_index=True)
-    table = table[["features"] + [c for c in table.columns if c != "features"]]
-    metrics = {f"treatments/{r.features}/{r.variant}/{m}": {"value": float(getattr(r, m)), "step": 0}
-               for r in table.itertuples() for m in ("nsc", "nscb", "map_moa")}
+    table = table[["features", "summary"] + [c for c in table.columns if c not in ("features", "summary")]]
+    metrics = {f"treatments/{r.features}/{r.summary}/{r.variant}/{m}": {"value": float(getattr(r, m)), "step": 0}
+               for r in table.itertuples()
+               for m in ("nsc", "nscb", "map_moa", "replicate_accuracy", "group_accuracy") if pd.notna(getattr(r, m))}
     return table, metrics
 
 
@@ -98,3 +104,52 @@ def vae_features(crops: Crops, params: dict):
     config = {"in_channels": int(crops.shape[1]), "latent": int(params.get("latent", 256)),
               "discriminator": variant == "vaeplus"}
     return feature_tables(crops.metadata, feats, variant.upper()), model_artefact("vaeplus", model, config), metric_histories(variant, history)
+
+
+def vae_figures(crops: Crops, ae: dict, vae: dict, vaeplus: dict, features: dict, params: dict):
+    """Reconstructions (originals beside AE, VAE, VAE+) and VAE+ latent interpolation from a control
+    cell to the cell nearest each treatment's mean (seed 003 Fig. 3)."""
+    import torch
+
+    from cellbench.models import build_model
+    from cellbench.reporting.vae import interpolation_figure, interpolation_targets, reconstruction_figure
+    from cellbench.training.preprocess import max_normalise
+
+    models = {}
+    for name, art in (("AE", ae), ("VAE", vae), ("VAE+", vaeplus)):
+        m = build_model(art["model"], **art["config"])
+        m.load_state_dict(art["state_dict"])
+        models[name] = m.eval()
+    size = int(params.get("input_size", 68))
+    meta = crops.metadata
+    group = params.get("group", "Metadata_MoA")
+    rng = np.random.default_rng(int(params.get("seed", 0)))
+    # one cell per MoA (top concentration) and one control, for the reconstructions
+    query = params.get("query")
+    pool = meta.query(query) if query else meta
+    rows = [int(rng.choice(idx)) for _, idx in pool.groupby(group, sort=True).indices.items()]
+    rows = pool.index.to_numpy()[rows]
+    recon = reconstruction_figure(max_normalise(np.asarray(crops.take(rows).images), size),
+                                  meta.loc[rows, group].astype(str).tolist(), models)
+    # interpolation: targets among the cells of the chosen treatments, in VAE+ mu space
+    table = next(iter(features.values()))
+    table = table() if callable(table) else table
+    mu = table[[c for c in table.columns if not c.startswith("Metadata_")]].to_numpy()
+    subset = np.flatnonzero(meta.index.isin(pool.index))
+    control = meta[params.get("control_column", "Metadata_Control")].to_numpy(bool)
+    ctrl, targets = interpolation_targets(mu[subset], meta.iloc[subset], group, control[subset])
+    chosen = np.array([ctrl] + list(targets.values()))
+    imgs = max_normalise(np.asarray(crops.take(subset[chosen]).images), size)
+    with torch.no_grad():
+        interp = interpolation_figure(models["VAE+"], imgs, 0, {k: i + 1 for i, k in enumerate(targets)},
+                                      int(params.get("steps", 7)))
+    return recon, interp
+
+
+def moa_table(matching: pd.DataFrame, params: dict) -> str:
+    """The results in the layout of seed 003 Table 1 (NSC / NSCB x model; Mean, Mean+Whitened,
+    Mean+S.D., Mean+S.D.+Whitened) and seed 004 Table 2 (NSC, NSCB, drop), plus replicate and group
+    accuracy, as Markdown."""
+    from cellbench.reporting.tables import profiling_tables_markdown
+
+    return profiling_tables_markdown(matching, dict(params["columns"]), params.get("title", ""))
