@@ -97,6 +97,7 @@ def cka_figure(cka: pd.DataFrame):
     for method in ("oda", "coda"):
         sub = cka[cka["method"] == method].groupby("layer")["cka"].agg(["mean", "std"])
         ax.errorbar(sub.index + 1, sub["mean"], yerr=sub["std"].fillna(0), marker="o", capsize=3, label=LABELS[method])
+    ax.set_xticks(sorted(cka["layer"].unique() + 1))
     ax.set_xlabel("ViT block")
     ax.set_ylabel("linear CKA, before vs after")
     ax.set_ylim(0, 1.05)
