@@ -1,19 +1,13 @@
 """domain_adaptation: simulated JUMP-like multi-source screen -> CODA experiment -> report."""
 
-from kedro.pipeline import Node, Pipeline, pipeline
+from kedro.pipeline import Node, Pipeline
 
-from ..ingestion import create_pipeline as ingestion
+from ..ingestion import namespaced as namespaced_ingestion
 from .nodes import report_domain_adaptation, run_domain_adaptation, umap_class_tokens
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    ingest = pipeline(
-        ingestion(),
-        namespace="domain_adaptation",
-        parameters={"params:ingestion": "params:domain_adaptation.ingestion",
-                    "params:ingestion.montage": "params:domain_adaptation.montage"},
-        outputs={"coos_crops": "da_crops", "coos_qc_montage": "da_qc_montage"},
-    )
+    ingest = namespaced_ingestion("domain_adaptation", "da_crops", "da_qc_montage")
     nodes = [
         Node(run_domain_adaptation, ["da_crops", "params:domain_adaptation"],
              ["da_results", "da_granularity", "da_cka", "da_class_tokens", "da_models", "da_training_history"],

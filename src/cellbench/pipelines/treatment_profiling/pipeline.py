@@ -1,6 +1,6 @@
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from ..ingestion import create_pipeline as ingestion
+from ..ingestion import namespaced as namespaced_ingestion
 from ..profiling import create_pipeline as profiling
 from .nodes import (cells_to_wells, combine_moa_matching, moa_table, treatment_texture, vae_features, vae_figures,
                     weak_resnet_features)
@@ -48,13 +48,7 @@ def _feature_set(name: str, func, learned: bool) -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    ingest = pipeline(
-        ingestion(),
-        namespace="treatments",
-        parameters={"params:ingestion": "params:treatments.ingestion",
-                    "params:ingestion.montage": "params:treatments.montage"},
-        outputs={"coos_crops": "treatment_crops", "coos_qc_montage": "treatment_qc_montage"},
-    )
+    ingest = namespaced_ingestion("treatments", "treatment_crops", "treatment_qc_montage")
     sets = sum((_feature_set(n, f, learned) for n, (f, learned) in FEATURE_SETS.items()), Pipeline([]))
     combine = Node(combine_moa_matching, {f"{n}{suffix}": f"simulated_{n}{suffix}_moa_matching"
                                           for n in FEATURE_SETS for suffix in SUMMARIES.values()},
