@@ -231,3 +231,42 @@ def test_dual_model_bad_heads():
     with pytest.raises(ValueError, match="multiple of patch_size"):
         ViT(18, 4, 3, 16, 1, 2)
     assert isinstance(DualModel(ViT(16, 4, 3, 16, 1, 2), 3, depth=1), DualModel)
+
+
+def _crops(n=12):
+    from cellbench.crops import Crops
+    meta = pd.DataFrame({"Metadata_Source": ["source_1"] * 6 + ["source_2"] * 6, "Metadata_Batch": "b",
+                         "Metadata_Plate": [f"p{i % 3}" for i in range(n)], "Metadata_Compound": "c",
+                         "Metadata_MoA": ["A", "B"] * (n // 2), "Metadata_Control": [False] * (n - 1) + [True]})
+    return Crops(np.zeros((n, 3, 16, 16), np.uint16), meta)
+
+
+COLS = {"source": "Metadata_Source", "batch": "Metadata_Batch", "plate": "Metadata_Plate",
+        "treatment": "Metadata_Compound", "label": "Metadata_MoA"}
+
+
+def test_domain_adaptation_inputs_are_checked():
+    from cellbench.adaptation.experiment import granularity_study
+    from cellbench.pipelines.domain_adaptation.nodes import _labelled_cells, _sources
+
+    images, meta, y, classes = _labelled_cells(_crops(), {"columns": COLS, "drop": "Metadata_Control == True"})
+    assert len(images) == 11 and classes == ["A", "B"] and list(y[:2]) == [0, 1]
+    with pytest.raises(ValueError, match="missing key"):
+        _labelled_cells(_crops(), {"columns": {k: v for k, v in COLS.items() if k != "label"}})
+    with pytest.raises(ValueError, match="Metadata_Well"):
+        _labelled_cells(_crops(), {"columns": {**COLS, "plate": "Metadata_Well"}})
+    with pytest.raises(ValueError, match="no cells left"):
+        _labelled_cells(_crops(), {"columns": COLS, "drop": "Metadata_Compound == 'c'"})
+    with pytest.raises(ValueError, match=r"unknown source\(s\) \['source_9'\]"):
+        _sources(meta, {"columns": COLS, "targets": ["source_9"]}, "targets")
+    assert _sources(meta, {"columns": COLS, "targets": None}, "targets") == ["source_1", "source_2"]
+    with pytest.raises(ValueError, match="granularity level 'well'"):
+        granularity_study({}, images, meta, y, "source_1", "source_2", {"columns": COLS, "classifier": {}, "dino": {}},
+                          0, torch.device("cpu"), levels=["well"])
+
+
+def test_vit_config_rejects_unknown_keys():
+    from cellbench.adaptation.train import vit_config
+    with pytest.raises(ValueError, match=r"vit: unknown key\(s\) \['width'\]"):
+        vit_config({"vit": {"width": 3}}, 3)
+    assert vit_config({}, 3)["dim"] == 384
