@@ -1,0 +1,63 @@
+"""Sensitivity of ODA / CODA to the adaptation learning rate (seed 0, every source -> target pair).
+
+conf/base adapts with the pre-training lr of the CPU budget (5e-4); the seed adapts with its own
+pre-training lr (1e-4). This script reports both, with the unadapted dual models, so users can see
+how much the result depends on it. It is a sensitivity report: the defaults were not chosen from it
+(that would tune on the target's labels).
+
+    python benchmarks/adaptation_lr.py [--lrs 5e-4,1e-4] [--out benchmarks/results/adaptation_lr.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from cellbench.adaptation.experiment import _sampler, scores, train_source
+from cellbench.adaptation.train import adapt_dual, predict
+from cellbench.pipelines.domain_adaptation.nodes import _labelled_cells
+from cellbench.pipelines.ingestion.nodes import simulate_crops
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lrs", default="5e-4,1e-4")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="benchmarks/results/adaptation_lr.csv")
+    args = ap.parse_args()
+    params = yaml.safe_load(Path("conf/base/parameters_domain_adaptation.yml").read_text())["domain_adaptation"]
+    crops = simulate_crops(params["ingestion"]["simulation"]).materialize()
+    images, meta, y, _ = _labelled_cells(crops, params)
+    device, seed = torch.device("cpu"), args.seed
+    size, n_classes = int(params["classifier"]["global_size"]), int(y.max()) + 1
+    sources = sorted(meta["Metadata_Source"].unique())
+    rows = []
+    for source in sources:
+        models, _ = train_source(images, meta, y, source, params, seed, device)
+        for target in [t for t in sources if t != source]:
+            idx = np.flatnonzero((meta["Metadata_Source"] == target).to_numpy())
+            for kind in ("dino", "cb"):
+                rows.append({"source": source, "target": target, "method": f"dual_{kind}", "lr": None,
+                             **scores(y[idx], predict(models[f"dual_{kind}"], images[idx], size, device), n_classes)})
+            for lr in [float(v) for v in args.lrs.split(",")]:
+                adapt = {**params["dino"], **(params.get("adapt") or {}), "lr": lr}
+                for method, kind in (("oda", "dino"), ("coda", "cb")):
+                    sampler = _sampler(meta, idx, params) if kind == "cb" else None
+                    model, _, _ = adapt_dual(models[f"dual_{kind}"], models[f"state_{kind}"], images[idx], adapt, seed,
+                                             device, sampler=sampler)
+                    rows.append({"source": source, "target": target, "method": method, "lr": lr,
+                                 **scores(y[idx], predict(model, images[idx], size, device), n_classes)})
+                    print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print((100 * table.groupby(["method", "lr"], dropna=False)[["accuracy", "macro_f1"]].mean()).round(1))
+
+
+if __name__ == "__main__":
+    main()
