@@ -270,3 +270,14 @@ def test_vit_config_rejects_unknown_keys():
     with pytest.raises(ValueError, match=r"vit: unknown key\(s\) \['width'\]"):
         vit_config({"vit": {"width": 3}}, 3)
     assert vit_config({}, 3)["dim"] == 384
+
+
+def test_last_head_layer_frozen_in_the_first_epoch():
+    images, _ = _tiny_data()  # 32 images, batch 8: one epoch is 4 steps
+    init = new_dino(TINY, 3, 0).student.head.last_v.detach().clone()
+    frozen, _ = train_dino(images, {**TINY, "steps": 4}, 0, torch.device("cpu"))
+    assert torch.equal(frozen.student.head.last_v, init)
+    moved, _ = train_dino(images, {**TINY, "steps": 5}, 0, torch.device("cpu"))
+    assert not torch.equal(moved.student.head.last_v, init)
+    free, _ = train_dino(images, {**TINY, "steps": 2, "freeze_last_layer_epochs": 0}, 0, torch.device("cpu"))
+    assert not torch.equal(free.student.head.last_v, init)

@@ -88,7 +88,7 @@ def train_dino(images: np.ndarray, params: dict, seed: int, device: torch.device
 
     AdamW with linear warm-up then cosine lr (``lr -> min_lr``), weight decay cosine
     ``weight_decay -> weight_decay_end``, gradient clipping ``clip_grad``, the last head layer frozen
-    for ``freeze_last_layer_steps``; teacher EMA momentum cosine ``momentum_teacher -> 1``; teacher
+    for the first ``freeze_last_layer_epochs`` passes over ``images`` (1 in the seed); teacher EMA momentum cosine ``momentum_teacher -> 1``; teacher
     temperature warm-up over ``teacher_temp_warmup_fraction`` of the steps. With a ``sampler``
     (cross-batch pairs) half of the views come from each image's partner.
     """
@@ -107,7 +107,7 @@ def train_dino(images: np.ndarray, params: dict, seed: int, device: torch.device
                                 int(float(params.get("teacher_temp_warmup_fraction", 30 / 300)) * steps))
     n_local = int(params.get("n_local", 6))
     g_size, l_size = int(params.get("global_size", 224)), int(params.get("local_size", 96))
-    freeze_last = int(params.get("freeze_last_layer_steps", 0))
+    freeze_last = int(float(params.get("freeze_last_layer_epochs", 1)) * -(-len(images) // batch))
     clip, s_temp = float(params.get("clip_grad", 1.0)), float(params.get("student_temp", 0.1))
     opt = torch.optim.AdamW(_param_groups(student), lr=float(lr[0]))
     history = {"dino_loss": []}
