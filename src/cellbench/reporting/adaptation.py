@@ -84,8 +84,10 @@ def granularity_figure(summary: pd.DataFrame, reference: pd.DataFrame | None = N
     ax.set_xticks(range(len(levels)), [{"source": "whole source", "batch": "per batch", "plate": "per plate", "one_plate": "one plate → all"}[g]
                    for g in levels])
     pair = summary[["source", "target"]].iloc[0]
+    n_seeds = int(summary["n_seeds"].max()) if "n_seeds" in summary else 1
     ax.set_ylabel(f"{metric.replace('_', '-')} (%)")
-    ax.set_title(f"Adaptation granularity, {pair['source']} → {pair['target']}", fontsize=10)
+    ax.set_title(f"Adaptation granularity, {pair['source']} → {pair['target']}\n({n_seeds} seed"
+                 f"{'s' if n_seeds > 1 else ''}; lines: the same seed{'s' if n_seeds > 1 else ''}, unadapted)", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig

@@ -159,7 +159,8 @@ def report_domain_adaptation(results: pd.DataFrame, granularity: pd.DataFrame, c
         raise ValueError("domain_adaptation: the granularity study and CKA need at least one source -> target "
                          "pair (targets other than the training source, granularity.levels not empty)")
     pair = gsum[["source", "target"]].iloc[0]
-    ref = summary[(summary["source"] == pair["source"]) & (summary["target"] == pair["target"])]
+    same_seeds = summarise(results[results["seed"].isin(granularity["seed"].unique())])
+    ref = same_seeds[(same_seeds["source"] == pair["source"]) & (same_seeds["target"] == pair["target"])]
     gfig = granularity_figure(gsum, ref)
     cfig = cka_figure(cka)
     return summary, "\n".join(md), heat, gfig, cfig, metrics
