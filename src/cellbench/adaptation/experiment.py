@@ -28,7 +28,7 @@ from sklearn.metrics import f1_score
 
 from .cka import linear_cka
 from .pairs import CrossBatchSampler
-from .train import (DinoState, adapt_dual, dual_model, predict, supervised_vit, train_classifier, train_dino,
+from .train import (adapt_dual, dual_model, predict, supervised_vit, train_classifier, train_dino,
                     train_mae, ttt_mae_predict)
 
 log = logging.getLogger(__name__)
