@@ -281,3 +281,28 @@ def test_last_head_layer_frozen_in_the_first_epoch():
     assert not torch.equal(moved.student.head.last_v, init)
     free, _ = train_dino(images, {**TINY, "steps": 2, "freeze_last_layer_epochs": 0}, 0, torch.device("cpu"))
     assert not torch.equal(free.student.head.last_v, init)
+
+
+def test_summaries_and_matrix_report():
+    from cellbench.adaptation.experiment import summarise
+    from cellbench.reporting.adaptation import gap_table, matrix_markdown
+    rows = [{"seed": s, "method": "supervised", "source": a, "target": b, "accuracy": acc, "macro_f1": acc / 2}
+            for s, a, b, acc in [(0, "s1", "s1", 0.8), (1, "s1", "s1", 0.6), (0, "s1", "s2", 0.3), (1, "s1", "s2", 0.5)]]
+    summary = summarise(pd.DataFrame(rows))
+    diag = summary[summary.target == "s1"].iloc[0]
+    assert diag.accuracy_mean == pytest.approx(0.7) and diag.accuracy_std == pytest.approx(np.std([0.8, 0.6], ddof=1))
+    assert (summary.n_seeds == 2).all()
+    gaps = gap_table(summary)
+    assert gaps.loc["supervised", "in_source"] == pytest.approx(0.7)
+    assert gaps.loc["supervised", "out_of_source"] == pytest.approx(0.4)
+    md = matrix_markdown(summary)
+    assert "| s1 | 70.0 ± 14.1 | 40.0 ± 14.1 |" in md and "| s2 | - | - |" in md
+
+
+def test_profiling_tables_markdown_mean_sd_over_seeds():
+    from cellbench.reporting.tables import profiling_tables_markdown
+    rows = [{"features": "ae", "summary": "mean", "variant": "v", "seed": s, "nsc": n, "nscb": n - 0.1,
+             "replicate_accuracy": 0.5, "group_accuracy": np.nan, "n_features": 8} for s, n in [(0, 0.9), (1, 0.7)]]
+    md = profiling_tables_markdown(pd.DataFrame(rows), {"Mean": ["mean", "v"], "Other": ["mean_sd", "v"]})
+    assert "| ae | 80.0 ± 14.1 | - |" in md  # NSC mean ± SD over the two seeds; no mean_sd rows
+    assert "| ae | 8 | 80.0 | 70.0 | -10.0 |" in md  # Table 2 layout: dim, NSC, NSCB, drop
