@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 import yaml
 
-from cellbench.adaptation.experiment import _sampler, scores, train_source
+from cellbench.adaptation.experiment import ADAPTED, adapt_params, cross_batch_sampler, scores, train_source
 from cellbench.adaptation.train import adapt_dual, predict
 from cellbench.pipelines.domain_adaptation.nodes import _labelled_cells
 from cellbench.pipelines.ingestion.nodes import simulate_crops
@@ -45,9 +45,9 @@ def main() -> None:
                 rows.append({"source": source, "target": target, "method": f"dual_{kind}", "lr": None,
                              **scores(y[idx], predict(models[f"dual_{kind}"], images[idx], size, device), n_classes)})
             for lr in [float(v) for v in args.lrs.split(",")]:
-                adapt = {**params["dino"], **(params.get("adapt") or {}), "lr": lr}
-                for method, kind in (("oda", "dino"), ("coda", "cb")):
-                    sampler = _sampler(meta, idx, params) if kind == "cb" else None
+                adapt = {**adapt_params(params), "lr": lr}
+                for method, kind in ADAPTED.items():
+                    sampler = cross_batch_sampler(meta, idx, params) if kind == "cb" else None
                     model, _, _ = adapt_dual(models[f"dual_{kind}"], models[f"state_{kind}"], images[idx], adapt, seed,
                                              device, sampler=sampler)
                     rows.append({"source": source, "target": target, "method": method, "lr": lr,

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cellbench.metadata import feature_columns
+
 ALLOWED_DTYPES = (np.dtype("uint16"), np.dtype("float32"))
 
 
@@ -32,7 +34,7 @@ def validate_crop_arrays(images: Any, metadata: pd.DataFrame, where: str = "crop
             f"{where}: metadata has {len(metadata)} rows but images have {shape[0]} crops; "
             "they must be row-aligned"
         )
-    bad = [c for c in metadata.columns if not str(c).startswith("Metadata_")]
+    bad = feature_columns(metadata)  # every column that is not metadata
     if bad:
         raise ValueError(f"{where}: metadata columns must start with 'Metadata_', got {bad[:5]}")
 

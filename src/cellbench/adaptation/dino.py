@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cellbench.training.augment import random_crop, random_flips
+
 
 def dino_loss(student_out: torch.Tensor, teacher_out: torch.Tensor, center: torch.Tensor, n_crops: int,
               student_temp: float = 0.1, teacher_temp: float = 0.04) -> torch.Tensor:
@@ -92,7 +94,6 @@ def intensity_jitter(x: torch.Tensor, rng: np.random.Generator, p: float = 0.5, 
 
 
 def _crops(x: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
-    from cellbench.training.augment import random_crop, random_flips
     return random_flips(random_crop(x, size, rng), rng)
 
 

@@ -27,31 +27,38 @@ import torch
 from sklearn.metrics import f1_score
 
 from .cka import linear_cka
+from .dino import eval_view
 from .pairs import CrossBatchSampler
-from .train import (adapt_dual, dual_model, predict, supervised_vit, train_classifier, train_dino,
+from .train import (_unit, adapt_dual, dual_model, predict, supervised_vit, train_classifier, train_dino,
                     train_mae, ttt_mae_predict)
 
 log = logging.getLogger(__name__)
 
-METHODS = ("supervised", "dual_dino", "dual_cb", "ttt", "oda", "coda")
+ADAPTED = {"oda": "dino", "coda": "cb"}  # adapted method -> the foundation / dual model it starts from
 GRANULARITIES = ("source", "batch", "plate", "one_plate")
+
+
+def source_rows(meta: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    """Row positions of the cells of ``source`` (values compared as strings)."""
+    return np.flatnonzero((meta[column].astype(str) == str(source)).to_numpy())
 
 
 def domain_splits(meta: pd.DataFrame, source: str, columns: dict) -> dict[str, np.ndarray]:
     """Row indices ``train``, ``val`` (one held-out plate) and ``test`` (another held-out plate,
     from the first batch when there are several) of ``source``."""
-    src_col, plate_col, batch_col = columns["source"], columns["plate"], columns["batch"]
-    rows = np.flatnonzero((meta[src_col].astype(str) == str(source)).to_numpy())
+    rows = source_rows(meta, columns["source"], source)
     if len(rows) == 0:
-        raise ValueError(f"domain adaptation: no cells of source {source!r} in column {src_col}")
-    plates = meta[plate_col].astype(str).to_numpy()
-    batches = meta[batch_col].astype(str).to_numpy()
-    ordered = sorted(set(plates[rows]), key=lambda p: (batches[rows][plates[rows] == p][0], p))
+        raise ValueError(f"domain adaptation: no cells of source {source!r} in column {columns['source']}")
+    plates = meta[columns["plate"]].astype(str).to_numpy()
+    batch_of: dict[str, str] = {}  # each plate's batch (its first cell's)
+    for plate, batch in zip(plates[rows], meta[columns["batch"]].astype(str).to_numpy()[rows]):
+        batch_of.setdefault(plate, batch)
+    ordered = sorted(batch_of, key=lambda p: (batch_of[p], p))
     if len(ordered) < 3:
         raise ValueError(f"domain adaptation: source {source!r} has {len(ordered)} plate(s); need >= 3 "
                          "(training, a validation plate and an in-source test plate)")
     val = ordered[-1]
-    first_batch = [p for p in ordered if batches[rows][plates[rows] == p][0] == batches[rows][plates[rows] == ordered[0]][0]]
+    first_batch = [p for p in ordered if batch_of[p] == batch_of[ordered[0]]]
     test = first_batch[-1] if first_batch[-1] != val else ordered[-2]
     return {"train": rows[(plates[rows] != val) & (plates[rows] != test)], "val": rows[plates[rows] == val],
             "test": rows[plates[rows] == test]}
@@ -72,8 +79,7 @@ def train_source(images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: 
     tr, va = split["train"], split["val"]
     dino, cls = params["dino"], params["classifier"]
     models, hist = {"split": split}, {}
-    for kind, sampler in (("dino", None), ("cb", CrossBatchSampler(meta[cols["treatment"]].to_numpy()[tr],
-                                                                      meta[cols[params.get("pair_by", "plate")]].to_numpy()[tr]))):
+    for kind, sampler in (("dino", None), ("cb", cross_batch_sampler(meta, tr, params))):
         state, hist[f"{kind}_pretrain"] = train_dino(images[tr], dino, seed, device, sampler=sampler)
         models[f"state_{kind}"] = state
         dual = dual_model(state.teacher.backbone, n_classes, cls, seed)
@@ -87,9 +93,15 @@ def train_source(images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: 
     return models, hist
 
 
-def _sampler(meta: pd.DataFrame, rows: np.ndarray, params: dict) -> CrossBatchSampler:
+def cross_batch_sampler(meta: pd.DataFrame, rows: np.ndarray, params: dict) -> CrossBatchSampler:
+    """CB pairs among ``rows``: same ``columns.treatment``, different ``columns[pair_by]`` (plate)."""
     cols = params["columns"]
     return CrossBatchSampler(meta[cols["treatment"]].to_numpy()[rows], meta[cols[params.get("pair_by", "plate")]].to_numpy()[rows])
+
+
+def adapt_params(params: dict) -> dict:
+    """ODA / CODA settings: the DINO settings with ``adapt`` overrides (e.g. fewer steps)."""
+    return {**params["dino"], **(params.get("adapt") or {})}
 
 
 def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: str, target: str,
@@ -101,7 +113,7 @@ def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.nd
     if target == source:
         rows = models["split"]["test"]
     else:
-        rows = np.flatnonzero((meta[cols["source"]].astype(str) == str(target)).to_numpy())
+        rows = source_rows(meta, cols["source"], target)
     x, yt = images[rows], y[rows]
     preds = {"supervised": predict(models["supervised"], x, size, device),
              "dual_dino": predict(models["dual_dino"], x, size, device),
@@ -109,9 +121,10 @@ def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.nd
              "ttt": ttt_mae_predict(models["dual_mae"], models["mae_decoder"], x, params["dino"], seed, device)}
     adapted, hist = {}, {}
     if target != source:
-        adapt = {**params["dino"], **(params.get("adapt") or {})}
-        for method, kind, sampler in (("oda", "dino", None), ("coda", "cb", _sampler(meta, rows, params))):
+        adapt = adapt_params(params)
+        for method, kind in ADAPTED.items():
             t0 = time.perf_counter()
+            sampler = cross_batch_sampler(meta, rows, params) if kind == "cb" else None
             adapted[method], _, hist[method] = adapt_dual(models[f"dual_{kind}"], models[f"state_{kind}"], x, adapt, seed,
                                                           device, sampler=sampler)
             preds[method] = predict(adapted[method], x, size, device)
@@ -128,8 +141,8 @@ def granularity_study(models: dict, images: np.ndarray, meta: pd.DataFrame, y: n
     whole target."""
     cols, n_classes = params["columns"], int(y.max()) + 1
     size = int(params["classifier"].get("global_size", 224))
-    adapt = {**params["dino"], **(params.get("adapt") or {})}
-    rows = np.flatnonzero((meta[cols["source"]].astype(str) == str(target)).to_numpy())
+    adapt = adapt_params(params)
+    rows = source_rows(meta, cols["source"], target)
     out = []
     for level in levels:
         if level not in GRANULARITIES:
@@ -139,12 +152,12 @@ def granularity_study(models: dict, images: np.ndarray, meta: pd.DataFrame, y: n
         names = sorted(set(units))
         if level == "one_plate":
             names = names[:1]
-        for method, kind in (("oda", "dino"), ("coda", "cb")):
+        for method, kind in ADAPTED.items():
             pred = np.full(len(rows), -1)
             for name in names:
                 fit = rows[units == name]
                 score = rows if level == "one_plate" else fit
-                sampler = _sampler(meta, fit, params) if kind == "cb" else None
+                sampler = cross_batch_sampler(meta, fit, params) if kind == "cb" else None
                 model, _, _ = adapt_dual(models[f"dual_{kind}"], models[f"state_{kind}"], images[fit], adapt, seed,
                                          device, sampler=sampler)
                 pos = np.searchsorted(rows, score)
@@ -157,25 +170,10 @@ def granularity_study(models: dict, images: np.ndarray, meta: pd.DataFrame, y: n
 @torch.no_grad()
 def layer_cka(before: torch.nn.Module, after: torch.nn.Module, images: np.ndarray, size: int) -> list[float]:
     """Linear CKA between the class token after each block of two ViTs on the same images."""
-    from .dino import eval_view
-    from .train import _unit
-
     x = eval_view(_unit(images), size)
     a = [t.numpy() for t in before.eval().block_outputs(x)]
     b = [t.numpy() for t in after.eval().block_outputs(x)]
     return [linear_cka(u, v) for u, v in zip(a, b)]
-
-
-def class_tokens(model: torch.nn.Module, images: np.ndarray, size: int, device: torch.device) -> np.ndarray:
-    """The foundation's class token (after the final norm) of each image."""
-    from .dino import eval_view
-    from .train import _unit
-
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(images), 256):
-            out.append(model.features(eval_view(_unit(images[start:start + 256]), size).to(device)).float().cpu().numpy())
-    return np.concatenate(out)
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:

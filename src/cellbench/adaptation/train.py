@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cellbench.models.vit import DINOHead, DINOModel, DualModel, MAEDecoder, ViT, mae_loss
+from cellbench.training.augment import random_crop, random_flips
 from cellbench.training.device import autocast, prepare_model, seed_everything
 from cellbench.training.loops import _batches
 from cellbench.training.preprocess import max_normalise
@@ -145,7 +146,6 @@ def train_dino(images: np.ndarray, params: dict, seed: int, device: torch.device
 
 
 def _classifier_batch(images: np.ndarray, idx: np.ndarray, size: int, rng: np.random.Generator) -> torch.Tensor:
-    from cellbench.training.augment import random_crop, random_flips
     return self_normalize(intensity_jitter(random_flips(random_crop(_unit(images[idx]), size, rng), rng), rng))
 
 
@@ -231,7 +231,6 @@ def adapt_dual(dual: DualModel, state: DinoState, images: np.ndarray, params: di
 def train_mae(images: np.ndarray, params: dict, seed: int, device: torch.device,
               in_channels: int | None = None) -> tuple[ViT, MAEDecoder, dict]:
     """MAE pre-training of a ViT encoder (random crops and flips; AdamW, warm-up + cosine)."""
-    from cellbench.training.augment import random_crop, random_flips
     rng = seed_everything(seed)
     cfg = vit_config(params, in_channels or images.shape[1])
     encoder = ViT(**cfg)

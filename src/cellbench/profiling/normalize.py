@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cellbench.metadata import metadata_columns
+
 from ._common import resolve_features, select_samples
 
 METHODS = ("standardize", "robustize", "mad_robustize", "spherize")
@@ -105,7 +107,7 @@ def normalize(profiles: pd.DataFrame, features: list[str] | str = "infer", meta_
     if isinstance(meta_features, str):
         if meta_features != "infer":
             raise ValueError(f"{where}: meta_features must be a list or 'infer', got {meta_features!r}")
-        meta_features = [c for c in profiles.columns if str(c).startswith("Metadata_")]
+        meta_features = metadata_columns(profiles)
     X = profiles[features].to_numpy(dtype=np.float64)
     ref_mask = select_samples(profiles, samples, where)
     out = np.empty_like(X)

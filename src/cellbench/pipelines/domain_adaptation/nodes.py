@@ -57,7 +57,7 @@ def run_domain_adaptation(crops: Crops, params: dict):
     """
     import torch
 
-    from cellbench.adaptation.experiment import evaluate_pair, granularity_study, layer_cka, train_source
+    from cellbench.adaptation.experiment import ADAPTED, evaluate_pair, granularity_study, layer_cka, source_rows, train_source
     from cellbench.training import resolve_device
 
     device = resolve_device(params.get("device", "auto"))
@@ -82,14 +82,15 @@ def run_domain_adaptation(crops: Crops, params: dict):
                 results += rows
                 for name, h in ahist.items():
                     histories.update(metric_histories(f"da/seed{seed}/{source}-to-{target}/{name}", h))
+                if adapted:  # the same target cells for every adapted method
+                    sample = source_rows(meta, cols["source"], target)
+                    sample = np.sort(np.random.default_rng(seed).choice(
+                        sample, min(len(sample), int(params.get("cka_cells", 512))), replace=False))
                 for method, model in adapted.items():
-                    kind = "dual_dino" if method == "oda" else "dual_cb"
                     state.update({f"seed{seed}/{source}-to-{target}/{method}/foundation/{k}": v
                                   for k, v in model.foundation.state_dict().items()})
-                    sample = np.flatnonzero((meta[cols["source"]].astype(str) == target).to_numpy())
-                    sample = np.random.default_rng(seed).choice(sample, min(len(sample), int(params.get("cka_cells", 512))),
-                                                                replace=False)
-                    for layer, value in enumerate(layer_cka(models[kind].foundation, model.foundation, images[np.sort(sample)], size)):
+                    before = models[f"dual_{ADAPTED[method]}"].foundation
+                    for layer, value in enumerate(layer_cka(before, model.foundation, images[sample], size)):
                         cka_rows.append({"seed": seed, "method": method, "source": source, "target": target,
                                          "layer": layer, "cka": value})
                 pair = (gran.get("source", sources[0]), gran.get("target"))
@@ -108,17 +109,18 @@ def run_domain_adaptation(crops: Crops, params: dict):
 
 def _class_token_table(models, adapted, images, meta, source, target, params, seed, device) -> pd.DataFrame:
     """Class tokens of the CB foundation before and after CODA, on the in-source test plate and the target."""
-    from cellbench.adaptation.experiment import class_tokens
+    from cellbench.adaptation.experiment import source_rows
+    from cellbench.adaptation.train import predict
 
     cols, size = params["columns"], int(params["classifier"].get("global_size", 224))
     rng = np.random.default_rng(seed)
     n = int(params.get("umap_cells", 600))
-    tgt = np.flatnonzero((meta[cols["source"]].astype(str) == target).to_numpy())
+    tgt = source_rows(meta, cols["source"], target)
     rows = np.concatenate([models["split"]["test"], rng.choice(tgt, min(n, len(tgt)), replace=False)])
     rows = np.sort(rows)
     parts = []
     for stage, foundation in (("before adaptation", models["dual_cb"].foundation), ("after CODA", adapted["coda"].foundation)):
-        emb = class_tokens(foundation, images[rows], size, device)
+        emb = predict(foundation, images[rows], size, device, features=True)  # class token after the final norm
         keep = [cols["source"], cols["batch"], cols["plate"], cols["label"]]
         table = meta.iloc[rows][keep].reset_index(drop=True)
         parts.append(pd.concat([table.assign(stage=stage),

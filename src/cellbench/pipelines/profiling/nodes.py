@@ -34,8 +34,8 @@ def well_matching(wells: pd.DataFrame, control: str, moa: str, compound: str, pl
     Wells with no allowed neighbour are left out of each rate.
     """
     treated = wells.drop(index=wells.query(control).index).reset_index(drop=True)
-    cols = [c for c in [plate, *treatment, moa, compound] if c not in treated.columns]
-    if cols or treated.empty:
+    missing = [c for c in [plate, *treatment, moa, compound] if c not in treated.columns]
+    if missing or treated.empty:
         return {"replicate_accuracy": np.nan, "group_accuracy": np.nan}
     feats = treated[feature_columns(treated)].to_numpy()
     key = treated[treatment].astype(str).agg("@".join, axis=1).rename("_treatment")

@@ -7,6 +7,7 @@ import pandas as pd
 
 from cellbench.crops import Crops
 from cellbench.features import multichannel_texture_features
+from cellbench.metadata import feature_columns
 from cellbench.profiling import aggregate, mean_sd_profiles
 
 from .._outputs import feature_tables, metric_histories, model_artefact
@@ -134,7 +135,7 @@ def vae_figures(crops: Crops, ae: dict, vae: dict, vaeplus: dict, features: dict
     # interpolation: targets among the cells of the chosen treatments, in VAE+ mu space
     table = next(iter(features.values()))
     table = table() if callable(table) else table
-    mu = table[[c for c in table.columns if not c.startswith("Metadata_")]].to_numpy()
+    mu = table[feature_columns(table)].to_numpy()
     subset = np.flatnonzero(meta.index.isin(pool.index))
     control = meta[params.get("control_column", "Metadata_Control")].to_numpy(bool)
     ctrl, targets = interpolation_targets(mu[subset], meta.iloc[subset], group, control[subset])
