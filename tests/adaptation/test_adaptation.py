@@ -306,3 +306,4 @@ def test_profiling_tables_markdown_mean_sd_over_seeds():
     md = profiling_tables_markdown(pd.DataFrame(rows), {"Mean": ["mean", "v"], "Other": ["mean_sd", "v"]})
     assert "| ae | 80.0 ± 14.1 | - |" in md  # NSC mean ± SD over the two seeds; no mean_sd rows
     assert "| ae | 8 | 80.0 | 70.0 | -10.0 |" in md  # Table 2 layout: dim, NSC, NSCB, drop
+

@@ -152,14 +152,21 @@ def _classifier_batch(images: np.ndarray, idx: np.ndarray, size: int, rng: np.ra
 @torch.no_grad()
 def predict(model: nn.Module, images: np.ndarray, size: int, device: torch.device, batch_size: int = 256,
             features: bool = False) -> np.ndarray:
-    """Class predictions (argmax of the logits) or, with ``features``, the model's ``features``."""
-    model.eval()
+    """Class predictions (argmax of the logits) or, with ``features``, the model's ``features``.
+
+    The model runs on ``device`` and is returned to the device it came from (trained models are
+    kept on the CPU between steps)."""
+    home = next(model.parameters()).device
+    model.eval().to(device)
     out = []
-    for start in range(0, len(images), batch_size):
-        x = eval_view(_unit(images[start:start + batch_size]), size).to(device)
-        with autocast(device):
-            y = model.features(x) if features else model(x)
-        out.append(y.float().cpu().numpy() if features else y.float().argmax(1).cpu().numpy())
+    try:
+        for start in range(0, len(images), batch_size):
+            x = eval_view(_unit(images[start:start + batch_size]), size).to(device)
+            with autocast(device):
+                y = model.features(x) if features else model(x)
+            out.append(y.float().cpu().numpy() if features else y.float().argmax(1).cpu().numpy())
+    finally:
+        model.to(home)
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
