@@ -95,7 +95,8 @@ def localisation_pattern(
         dens = cyto * tubes * gate * (0.5 + np.exp(-outside / 10.0))
     elif label == 2:  # Golgi
         direction = rng.uniform(-np.pi, np.pi, n).astype(np.float32)[:, None, None]
-        dphi = np.angle(np.exp(1j * (geom.nuclear_angle - direction))).astype(np.float32)
+        dphi = geom.nuclear_angle - direction  # wrapped to [-pi, pi]
+        dphi -= np.float32(2 * np.pi) * np.round(dphi * np.float32(0.5 / np.pi))
         angular = np.exp(-(dphi**2) / (2 * app.golgi_angular_width**2))
         radial = np.exp(-(((geom.edge_distance - app.golgi_distance) / app.golgi_thickness) ** 2))
         texture = 0.55 + 0.45 * np.tanh(1.5 * bandpass_noise(rng, n, size, 0.16, 0.05)) ** 2
@@ -106,7 +107,8 @@ def localisation_pattern(
     elif label == 4:  # early endosome
         weight = cyto * np.exp(-outside / app.endosome_decay)
         pts = sparse_points(rng, weight, np.full(n, app.endosome_count, np.float32))
-        pts *= np.exp(rng.standard_normal(pts.shape, dtype=np.float32) * 0.5)
+        hits = np.flatnonzero(pts)
+        pts.flat[hits] *= np.exp(rng.standard_normal(hits.size, dtype=np.float32) * np.float32(0.5))
         dens = gaussian_blur(pts, app.endosome_size) * 60.0 + 0.05 * cyto
     elif label == 5:  # cytosol
         mod = 1.0 + 0.15 * bandpass_noise(rng, n, size, 0.03, 0.02)
@@ -123,7 +125,7 @@ def nuclear_stain(geom: CellGeometry, rng: np.random.Generator, app: Appearance)
     """DNA stain: nucleus with band-pass chromatin texture and bright chromocenters (mouse cells)."""
     n, size, _ = geom.cell.shape
     chromatin = 1.0 + app.chromatin_contrast * bandpass_noise(rng, n, size, 0.15, 0.05)
-    pts = sparse_points(rng, geom.nucleus**4, np.full(n, app.chromocenter_count, np.float32))
+    pts = sparse_points(rng, np.square(np.square(geom.nucleus)), np.full(n, app.chromocenter_count, np.float32))
     centers = gaussian_blur(pts, 1.2) * 12.0
     dens = np.clip(geom.nucleus * chromatin, 0.0, None) + centers * geom.nucleus
     return _normalise(dens.astype(np.float32, copy=False), geom.nucleus)
