@@ -61,8 +61,43 @@ def test_severity_zero_makes_test_plates_exchangeable():
         ({"edge_wells_per_train_plate": 8}, "edge_wells_per_train_plate must be in"),
         ({"colour": "red"}, "unknown COOS-7 simulation parameter"),
         ({"nuisance": {"gravity": 1}}, "unknown nuisance parameter"),
+        ({"neighbours_per_crop": -1}, "neighbours_per_crop must be >= 0"),
     ],
 )
 def test_invalid_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         CoosDesign.from_params(params)
+
+
+def test_neighbours_shift_occlusion_and_brightness_by_hand():
+    from cellbench.simulate.cells import _shifted, add_neighbours
+
+    img = np.arange(16, dtype=np.float32).reshape(4, 4)
+    np.testing.assert_array_equal(_shifted(img, 1, -2), [[0, 0, 0, 0], [2, 3, 0, 0], [6, 7, 0, 0], [10, 11, 0, 0]])
+    assert not _shifted(img, 4, 0).any()
+
+    # two 9 x 9 "cells": a 3 x 3 block in the centre (area 9 -> R = sqrt(9 / pi)); cell 1 is twice
+    # as bright in channel 0 (expression 2 against 1) and density 1 where it is
+    size = 9
+    cell = np.zeros((2, size, size), np.float32)
+    cell[:, 3:6, 3:6] = 1.0
+    density = np.stack([cell, cell], axis=1) * np.array([1.0, 5.0], np.float32)[None, :, None, None]
+    expression = np.array([[1.0, 1.0], [2.0, 1.0]], np.float32)
+    rng = np.random.default_rng(0)
+    out = add_neighbours(rng, density, cell, expression, rate=50.0, spacing=(1.0, 1.0), max_neighbours=1)
+    # each crop's own cell is untouched (occluded neighbours add nothing there)
+    np.testing.assert_array_equal(out[:, :, 3:6, 3:6], density[:, :, 3:6, 3:6])
+    # a neighbour at distance 2R = 3.39 px overlaps the centre block at most at a corner pixel, which
+    # stays hidden; crop 0 sees cell 1 at e1 / e0 = 2 in channel 0, crop 1 sees cell 0 at 1/2
+    extra = out - density
+    assert extra[0, 0].max() == pytest.approx(2.0) and extra[0, 1].max() == pytest.approx(5.0)
+    assert extra[1, 0].max() == pytest.approx(0.5) and extra[1, 1].max() == pytest.approx(5.0)
+    assert (extra >= 0).all() and extra[0, 0].sum() > 0
+    np.testing.assert_array_equal(add_neighbours(rng, density, cell, expression, rate=0.0), density)
+
+
+def test_simulated_crops_have_neighbours_at_their_borders():
+    crowded = simulate_coos7(CoosDesign(size=0.002, seed=3, neighbours_per_crop=2.0)).materialize()
+    alone = simulate_coos7(CoosDesign(size=0.002, seed=3, neighbours_per_crop=0.0)).materialize()
+    border = (slice(None), 1, slice(0, 6))  # nucleus channel, top rows
+    assert crowded.images[border].astype(float).max(axis=(1, 2)).mean() > alone.images[border].astype(float).max(axis=(1, 2)).mean() + 20

@@ -86,3 +86,58 @@ def draw_cells(
         nuclear_angle=np.arctan2(dy, dx).astype(f32, copy=False),
         nuclear_radius=rad,
     )
+
+
+def _shifted(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``img`` (``... x H x W``) moved by ``(dy, dx)`` pixels, zero-filled (no wrap-around)."""
+    h, w = img.shape[-2:]
+    out = np.zeros_like(img)
+    if abs(dy) >= h or abs(dx) >= w:
+        return out
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[..., yd, xd] = img[..., ys, xs]
+    return out
+
+
+def add_neighbours(
+    rng: np.random.Generator,
+    density: np.ndarray,
+    cell: np.ndarray,
+    expression: np.ndarray,
+    rate: float,
+    spacing: tuple[float, float] = (0.85, 1.15),
+    max_neighbours: int = 3,
+) -> np.ndarray:
+    """Neighbouring cells of the same well intruding into each crop (crops come from fields).
+
+    Crop ``i`` gets ``K_i ~ Poisson(rate)`` neighbours (at most ``max_neighbours``), each a copy of
+    another cell ``j`` of the batch whose centre sits at distance ``(R_i + R_j) * U(spacing)`` in a
+    uniform direction, ``R = sqrt(area / pi)`` the equivalent radius of the soft cell mask. Cells do
+    not overlap: a neighbour shows only where nothing is yet,
+
+        d_i <- d_i + (1 - occ_i) * shift(d_j) * e_j / e_i,    occ_i <- max(occ_i, shift(cell_j)),
+
+    per channel, with ``occ_i`` starting at ``cell_i`` and ``e`` the per-cell, per-channel
+    ``expression`` that ``acquire`` multiplies in (so a neighbour keeps its own brightness).
+    ``density`` is ``n x C x H x W``, ``cell`` ``n x H x W``; returns a new density array.
+    """
+    n = density.shape[0]
+    out = density.copy()
+    if rate <= 0 or n < 2:
+        return out
+    radius = np.sqrt(cell.sum(axis=(1, 2)) / np.pi)
+    counts = np.minimum(rng.poisson(rate, n), max_neighbours)
+    for i in np.flatnonzero(counts):
+        occupied = cell[i].copy()
+        for _ in range(int(counts[i])):
+            j = int(rng.integers(n - 1))
+            j += j >= i  # any other cell of the batch
+            dist = (radius[i] + radius[j]) * rng.uniform(*spacing)
+            ang = rng.uniform(0, 2 * np.pi)
+            dy, dx = int(round(dist * np.sin(ang))), int(round(dist * np.cos(ang)))
+            free = 1.0 - occupied
+            ratio = (expression[j] / np.maximum(expression[i], 1e-6)).astype(np.float32)
+            out[i] += free[None] * _shifted(density[j], dy, dx) * ratio[:, None, None]
+            occupied = np.maximum(occupied, _shifted(cell[j], dy, dx))
+    return out

@@ -9,7 +9,9 @@ COOS-7 design (seed 000, Table 2). Every class (one fluorescent protein per well
 * 2 *Test3* plates reproduced months later (days 20, 21) on the same microscope;
 * 1 *Test4* plate reproduced on another day and imaged on a second microscope.
 
-Split sizes are the seed's (41,456 / 10,364 / 17,021 / 32,596 / 30,772) times ``size``.
+Split sizes are the seed's (41,456 / 10,364 / 17,021 / 32,596 / 30,772) times ``size``. Crops are
+centred on one cell and, as crops cut from fields of a culture, show parts of neighbouring cells of
+the same well (``neighbours_per_crop``, ``cells.add_neighbours``).
 Nuisance effects, each scaled by ``shift_severity`` (0 = none, 1 = default, > 1 stronger):
 plate effects on expression, background, morphology, class appearance and focus; well effects on
 expression; edge-well effects (evaporation: brighter, larger cells, more background); a late-day
@@ -29,7 +31,7 @@ import pandas as pd
 from cellbench.crops import ChunkedCrops, Crops
 
 from ._params import reject_unknown
-from .cells import draw_cells
+from .cells import add_neighbours, draw_cells
 from .imaging import Microscope, acquire
 from .phenotypes import COOS7_CLASSES, Appearance, localisation_pattern, nuclear_stain
 
@@ -83,6 +85,9 @@ class CoosDesign:
     class_imbalance: float = 0.15
     sites_per_well: int = 12
     chunk_cells: int = 2048
+    # crops are cut from fields of a culture: neighbouring cells of the same well intrude from the
+    # sides (Poisson mean per crop; 0 = isolated cells)
+    neighbours_per_crop: float = 1.0
     nuisance: Nuisance = field(default_factory=Nuisance)
 
     @classmethod
@@ -119,6 +124,8 @@ class CoosDesign:
                 f"impossible plate layout: a 384-well plate has {n_interior} interior and {n_edge} edge "
                 f"wells, asked for {self.wells_per_plate} wells with {self.edge_wells_per_train_plate} at the edge"
             )
+        if not np.isfinite(self.neighbours_per_crop) or self.neighbours_per_crop < 0:
+            raise ValueError(f"neighbours_per_crop must be >= 0, got {self.neighbours_per_crop}")
         if not 0 < self.test1_fraction < 1:
             raise ValueError(f"test1_fraction must be in (0, 1), got {self.test1_fraction}")
         if self.crop_size < 16:
@@ -257,6 +264,7 @@ def _render_well(design, row, eff: _PlateEffects, class_expr: float, rng) -> np.
     expression = np.stack(
         [class_expr * np.exp(rng.normal(0, 0.35, n)), np.exp(rng.normal(0, 0.12, n))], axis=1
     ).astype(np.float32) * expr_mult.astype(np.float32)[None]
+    density = add_neighbours(rng, density, geom.cell, expression, design.neighbours_per_crop)
     extra_blur = np.stack([extra, np.zeros(n, np.float32)], axis=1)
     return acquire(rng, density, expression, scope, extra_blur)
 
