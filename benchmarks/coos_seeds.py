@@ -1,0 +1,113 @@
+"""The COOS benchmark over several simulation + training seeds: how much of a table is the draw?
+
+    python benchmarks/coos_seeds.py --seeds 1 2 --include data/08_reporting/coos_benchmark_results.csv:0
+
+Each seed runs the whole ``coos_benchmark`` pipeline with ``conf/base`` in its own throw-away
+Kedro project (a copy of ``conf/``, its own MLflow sqlite store), with the simulation seed and the
+DeepLoc / PCI / autoencoder training seeds set to it, so the data and the networks are new draws
+from the same distributions. ``--include FILE:SEED`` adds a results table already produced (the
+default run is seed 0). Writes ``coos_seeds.csv`` (every row, with ``sim_seed``) and
+``coos_seeds.md`` (mean ± SD over seeds of every representation / layer / classifier, and of the
+row each seed's Training cross-validation chooses per representation) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+ROOT = Path(__file__).resolve().parents[1]
+SPLITS = ["train", "test1", "test2", "test3", "test4"]
+
+
+def run_seed(seed: int, work: Path) -> pd.DataFrame:
+    import mlflow
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    project = work / f"seed{seed}"
+    shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+    (project / "conf" / "local").mkdir(exist_ok=True)
+    (project / "src").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    os.environ["CELLBENCH_MLFLOW_URI"] = f"sqlite:///{project / 'mlflow.db'}"
+    mlflow.end_run()
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        bootstrap_project(project)
+        params = {"ingestion": {"simulation": {"seed": seed}},
+                  "representation": {name: {"seed": seed} for name in ("deeploc", "pci", "autoencoder")}}
+        with KedroSession.create(project_path=project, runtime_params=params) as session:
+            session.run(pipeline_names=["coos_benchmark"])
+    finally:
+        os.chdir(cwd)
+        mlflow.end_run()
+    return pd.read_csv(project / "data/08_reporting/coos_benchmark_results.csv")
+
+
+def _fmt(values: pd.Series) -> str:
+    v = 100 * values
+    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
+
+
+def summarise(all_rows: pd.DataFrame) -> str:
+    from cellbench.benchmark import select_best
+
+    keys = ["representation", "layer", "classifier"]
+    seeds = sorted(all_rows.sim_seed.unique())
+    wide = all_rows.pivot_table(index=keys + ["sim_seed"], columns="split", values="balanced_error").reset_index()
+    lines = [f"# COOS benchmark over {len(seeds)} seeds ({', '.join(map(str, seeds))})", "",
+             "Class-balanced error (%), mean ± SD over simulation + training seeds.", "",
+             "## Each representation's row chosen by Training cross-validation (per seed)", "",
+             "| representation | chosen (layer / classifier, per seed) | " + " | ".join(SPLITS) + " |",
+             "|---|---|" + "---|" * len(SPLITS)]
+    chosen = []
+    for seed in seeds:
+        best = select_best(all_rows[all_rows.sim_seed == seed])
+        best["sim_seed"] = seed
+        chosen.append(best[keys + ["sim_seed"]])
+    chosen = pd.concat(chosen).merge(wide, on=keys + ["sim_seed"])
+    for rep, grp in chosen.groupby("representation"):
+        picks = ", ".join(f"{r.layer}/{r.classifier}" for r in grp.itertuples())
+        lines.append(f"| {rep} | {picks} | " + " | ".join(_fmt(grp[s]) for s in SPLITS) + " |")
+    lines += ["", "## Every row", "", "| representation | layer | classifier | " + " | ".join(SPLITS) + " |",
+              "|---|---|---|" + "---|" * len(SPLITS)]
+    for key, grp in wide.groupby(keys):
+        lines.append("| " + " | ".join(key) + " | " + " | ".join(_fmt(grp[s]) for s in SPLITS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, nargs="*", default=[1, 2])
+    ap.add_argument("--include", nargs="*", default=[], help="FILE:SEED results tables already produced")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = ap.parse_args()
+    tables = []
+    for spec in args.include:
+        path, seed = spec.rsplit(":", 1)
+        tables.append(pd.read_csv(path).assign(sim_seed=int(seed)))
+    with tempfile.TemporaryDirectory(prefix="coos_seeds_") as tmp:
+        for seed in args.seeds:
+            t0 = time.perf_counter()
+            tables.append(run_seed(seed, Path(tmp)).assign(sim_seed=seed))
+            print(f"seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
+    all_rows = pd.concat(tables, ignore_index=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    all_rows.to_csv(args.out / "coos_seeds.csv", index=False)
+    (args.out / "coos_seeds.md").write_text(summarise(all_rows))
+    print((args.out / "coos_seeds.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
