@@ -64,7 +64,9 @@ class Nuisance:
     scope_read_noise_factor: float = 1.3
     scope_photon_factor: float = 0.9
     scope_vignetting_factor: float = 2.0
-    scope_pixel_scale_factor: float = 1.1
+    # the seed's second instrument is the same model with the same 40x objective (Opera QHS, NA 0.9),
+    # so the magnification does not change by default; set it to simulate another objective
+    scope_pixel_scale_factor: float = 1.0
 
 
 @dataclass(frozen=True)
