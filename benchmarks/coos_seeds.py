@@ -2,8 +2,8 @@
 
     python benchmarks/coos_seeds.py --seeds 1 2 --include data/08_reporting/coos_benchmark_results.csv:0
 
-Each seed runs the whole ``coos_benchmark`` pipeline with ``conf/base`` in its own throw-away
-Kedro project (a copy of ``conf/``, its own MLflow sqlite store), with the simulation seed and the
+Each seed runs the whole ``coos_benchmark`` pipeline with ``conf/base`` (``kedro run``, one process
+per seed) in its own throw-away Kedro project (a copy of ``conf/``, its own MLflow sqlite store), with the simulation seed and the
 DeepLoc / PCI / autoencoder training seeds set to it, so the data and the networks are new draws
 from the same distributions. ``--include FILE:SEED`` adds a results table already produced (the
 default run is seed 0). Writes ``coos_seeds.csv`` (every row, with ``sim_seed``) and
@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,28 +32,23 @@ SPLITS = ["train", "test1", "test2", "test3", "test4"]
 
 
 def run_seed(seed: int, work: Path) -> pd.DataFrame:
-    import mlflow
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
+    """``kedro run --pipelines=coos_benchmark`` in a fresh copy of the project (its own process,
+    MLflow store and data folders), with the simulation and training seeds set to ``seed``."""
     project = work / f"seed{seed}"
     shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
     (project / "conf" / "local").mkdir(exist_ok=True)
     (project / "src").mkdir(exist_ok=True)
     shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
-    os.environ["CELLBENCH_MLFLOW_URI"] = f"sqlite:///{project / 'mlflow.db'}"
-    mlflow.end_run()
-    cwd = os.getcwd()
-    os.chdir(project)
-    try:
-        bootstrap_project(project)
-        params = {"ingestion": {"simulation": {"seed": seed}},
-                  "representation": {name: {"seed": seed} for name in ("deeploc", "pci", "autoencoder")}}
-        with KedroSession.create(project_path=project, runtime_params=params) as session:
-            session.run(pipeline_names=["coos_benchmark"])
-    finally:
-        os.chdir(cwd)
-        mlflow.end_run()
+    params = [f"ingestion.simulation.seed={seed}"] + [
+        f"representation.{name}.seed={seed}" for name in ("deeploc", "pci", "autoencoder")]
+    env = {**os.environ, "CELLBENCH_MLFLOW_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    log = project / "kedro_run.log"
+    with open(log, "w") as fh:
+        done = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipelines=coos_benchmark",
+                               f"--params={','.join(params)}"], cwd=project, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"coos_benchmark failed for seed {seed}; see the end of {log}:\n"
+                           + "\n".join(log.read_text().splitlines()[-20:]))
     return pd.read_csv(project / "data/08_reporting/coos_benchmark_results.csv")
 
 
@@ -97,13 +94,15 @@ def main():
     for spec in args.include:
         path, seed = spec.rsplit(":", 1)
         tables.append(pd.read_csv(path).assign(sim_seed=int(seed)))
+    args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="coos_seeds_") as tmp:
         for seed in args.seeds:
             t0 = time.perf_counter()
-            tables.append(run_seed(seed, Path(tmp)).assign(sim_seed=seed))
+            table = run_seed(seed, Path(tmp)).assign(sim_seed=seed)
+            table.to_csv(args.out / f"coos_seeds_seed{seed}.csv", index=False)  # kept if a later seed fails
+            tables.append(table)
             print(f"seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
     all_rows = pd.concat(tables, ignore_index=True)
-    args.out.mkdir(parents=True, exist_ok=True)
     all_rows.to_csv(args.out / "coos_seeds.csv", index=False)
     (args.out / "coos_seeds.md").write_text(summarise(all_rows))
     print((args.out / "coos_seeds.md").read_text())
