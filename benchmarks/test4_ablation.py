@@ -94,7 +94,8 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     out.to_csv(args.out / "test4_ablation.csv", index=False)
     table = out.pivot_table(index=["representation", "layer", "classifier"], columns="split", values="balanced_error")
-    print((100 * table[splits]).round(1).to_string())
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        print((100 * table[splits]).round(1).to_string())
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 
