@@ -10,8 +10,10 @@ a different magnification is a single number per cell.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from numba import njit
 
 
 @dataclass
@@ -24,10 +26,13 @@ class CellGeometry:
     nuclear_radius: np.ndarray  # n, geometric-mean nuclear radius in pixels
 
 
+@lru_cache(maxsize=8)
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     c = (size - 1) / 2.0
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    return yy - c, xx - c
+    yy, xx = yy - c, xx - c
+    yy.flags.writeable = xx.flags.writeable = False  # cached: shared by every call
+    return yy, xx
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -128,16 +133,46 @@ def add_neighbours(
         return out
     radius = np.sqrt(cell.sum(axis=(1, 2)) / np.pi)
     counts = np.minimum(rng.poisson(rate, n), max_neighbours)
+    h, w = cell.shape[1:]
+    pairs = []  # (i, j, dy, dx) in drawing order
     for i in np.flatnonzero(counts):
-        occupied = cell[i].copy()
         for _ in range(int(counts[i])):
             j = int(rng.integers(n - 1))
             j += j >= i  # any other cell of the batch
             dist = (radius[i] + radius[j]) * rng.uniform(*spacing)
             ang = rng.uniform(0, 2 * np.pi)
-            dy, dx = int(round(dist * np.sin(ang))), int(round(dist * np.cos(ang)))
-            free = 1.0 - occupied
-            ratio = (expression[j] / np.maximum(expression[i], 1e-6)).astype(np.float32)
-            out[i] += free[None] * _shifted(density[j], dy, dx) * ratio[:, None, None]
-            occupied = np.maximum(occupied, _shifted(cell[j], dy, dx))
+            pairs.append((int(i), j, int(round(dist * np.sin(ang))), int(round(dist * np.cos(ang)))))
+    if pairs:
+        _paste_neighbours(out, np.ascontiguousarray(density, np.float32), np.ascontiguousarray(cell, np.float32),
+                          np.ascontiguousarray(expression, np.float32), np.asarray(pairs, np.int64))
     return out
+
+
+@njit(cache=True)
+def _paste_neighbours(out, density, cell, expression, pairs):
+    """``add_neighbours``' occlusion update for each (i, j, dy, dx) in order, in float32, touching
+    only the overlap of the moved cell with the crop."""
+    n_ch, h, w = density.shape[1], density.shape[2], density.shape[3]
+    one = np.float32(1.0)
+    occupied = np.empty((h, w), np.float32)
+    current = -1
+    for p in range(pairs.shape[0]):
+        i, j, dy, dx = pairs[p, 0], pairs[p, 1], pairs[p, 2], pairs[p, 3]
+        if i != current:
+            occupied[:, :] = cell[i]
+            current = i
+        if abs(dy) >= h or abs(dx) >= w:
+            continue
+        y0, y1 = max(dy, 0), min(h + dy, h)
+        x0, x1 = max(dx, 0), min(w + dx, w)
+        for c in range(n_ch):
+            e_i = expression[i, c]
+            ratio = expression[j, c] / (e_i if e_i > np.float32(1e-6) else np.float32(1e-6))
+            for y in range(y0, y1):
+                for x in range(x0, x1):
+                    out[i, c, y, x] += ((one - occupied[y, x]) * density[j, c, y - dy, x - dx]) * ratio
+        for y in range(y0, y1):
+            for x in range(x0, x1):
+                moved = cell[j, y - dy, x - dx]
+                if moved > occupied[y, x]:
+                    occupied[y, x] = moved
