@@ -70,11 +70,20 @@ def test_invalid_parameters(params, match):
 
 
 def test_neighbours_shift_occlusion_and_brightness_by_hand():
-    from cellbench.simulate.cells import _shifted, add_neighbours
+    from cellbench.simulate.cells import _paste_neighbours, add_neighbours
 
+    # the paste kernel by hand: cell 1 (a 4 x 4 ramp, mask 1 everywhere) moved by (dy, dx) = (1, -2)
+    # into crop 0, whose own cell occupies the top-left pixel only; expression ratio 3 / 1.5 = 2
     img = np.arange(16, dtype=np.float32).reshape(4, 4)
-    np.testing.assert_array_equal(_shifted(img, 1, -2), [[0, 0, 0, 0], [2, 3, 0, 0], [6, 7, 0, 0], [10, 11, 0, 0]])
-    assert not _shifted(img, 4, 0).any()
+    density = np.stack([np.zeros((1, 4, 4), np.float32), img[None]])
+    cell = np.stack([np.zeros((4, 4), np.float32), np.ones((4, 4), np.float32)])
+    cell[0, 1, 0] = 1.0
+    out = density.copy()
+    _paste_neighbours(out, density, cell, np.array([[1.5], [3.0]], np.float32), np.array([[0, 1, 1, -2]]))
+    np.testing.assert_array_equal(out[0, 0], 2 * np.array([[0, 0, 0, 0], [0, 3, 0, 0], [6, 7, 0, 0], [10, 11, 0, 0]]))
+    np.testing.assert_array_equal(out[1], density[1])  # only crop 0 was pasted into
+    _paste_neighbours(out, density, cell, np.ones((2, 1), np.float32), np.array([[0, 1, 4, 0]]))  # off the crop
+    np.testing.assert_array_equal(out[0, 0], 2 * np.array([[0, 0, 0, 0], [0, 3, 0, 0], [6, 7, 0, 0], [10, 11, 0, 0]]))
 
     # two 9 x 9 "cells": a 3 x 3 block in the centre (area 9 -> R = sqrt(9 / pi)); cell 1 is twice
     # as bright in channel 0 (expression 2 against 1) and density 1 where it is

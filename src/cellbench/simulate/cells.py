@@ -93,18 +93,6 @@ def draw_cells(
     )
 
 
-def _shifted(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """``img`` (``... x H x W``) moved by ``(dy, dx)`` pixels, zero-filled (no wrap-around)."""
-    h, w = img.shape[-2:]
-    out = np.zeros_like(img)
-    if abs(dy) >= h or abs(dx) >= w:
-        return out
-    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-    out[..., yd, xd] = img[..., ys, xs]
-    return out
-
-
 def add_neighbours(
     rng: np.random.Generator,
     density: np.ndarray,
