@@ -70,9 +70,15 @@ def _mix(s):
 
 
 @njit(cache=True, inline="always")
+def _unit(z):
+    """The top 53 bits of the 64-bit ``z`` as a double in [0, 1)."""
+    return (z >> _S11) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always")
 def _uniform(s):
     """SplitMix64 output for state ``s`` as a double in [0, 1) (53 random bits)."""
-    return (_mix(s) >> _S11) * (1.0 / 9007199254740992.0)
+    return _unit(_mix(s))
 
 
 @njit(cache=True)
@@ -94,7 +100,7 @@ def _normal_slow(s, layer, x):
         s += _GOLDEN
         z = _mix(s)
         layer = int(z & _LOW7)
-        u = (z >> _S11) * (1.0 / 9007199254740992.0)
+        u = _unit(z)
         x = u * _ZW[layer]
         if u < _ZK[layer]:
             return x, s
@@ -106,7 +112,7 @@ def _normal(s):
     s += _GOLDEN
     z = _mix(s)
     layer = int(z & _LOW7)
-    u = (z >> _S11) * (1.0 / 9007199254740992.0)
+    u = _unit(z)
     x = u * _ZW[layer]
     if u >= _ZK[layer]:
         x, s = _normal_slow(s, layer, x)
@@ -135,6 +141,12 @@ def _ptrs(lam, s):
         log_inv_alpha = math.log(1.1239 + 1.1328 / (b - 3.4))
         if math.log(v) + log_inv_alpha - math.log(a / (us * us) + b) <= -lam + k * loglam - math.lgamma(k + 1.0):
             return k, s
+
+
+def kernel_seed(rng: np.random.Generator) -> np.uint64:
+    """One draw of ``rng`` that seeds a kernel's SplitMix64 stream (so the kernels' output is a
+    deterministic function of the caller's generator)."""
+    return np.uint64(rng.integers(0, np.iinfo(np.int64).max))
 
 
 @njit(cache=True)

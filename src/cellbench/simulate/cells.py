@@ -121,7 +121,6 @@ def add_neighbours(
         return out
     radius = np.sqrt(cell.sum(axis=(1, 2)) / np.pi)
     counts = np.minimum(rng.poisson(rate, n), max_neighbours)
-    h, w = cell.shape[1:]
     pairs = []  # (i, j, dy, dx) in drawing order
     for i in np.flatnonzero(counts):
         for _ in range(int(counts[i])):

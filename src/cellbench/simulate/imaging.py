@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._camera_kernel import camera_kernel
+from ._camera_kernel import camera_kernel, kernel_seed
 from .noise import gaussian_blur
 
 
@@ -78,7 +78,6 @@ def acquire(
             + np.float32(scope.background[ch])
         )
     out = np.empty((n * c, size * size), np.uint16)
-    seed = np.uint64(rng.integers(0, np.iinfo(np.int64).max))
     camera_kernel(lam.reshape(n * c, size * size), float(scope.gain), float(scope.offset),
-                  float(scope.read_noise), seed, out)
+                  float(scope.read_noise), kernel_seed(rng), out)
     return out.reshape(n, c, size, size)

@@ -14,14 +14,14 @@ from functools import lru_cache
 import numpy as np
 from scipy import fft as sfft
 
-from ._camera_kernel import normal_fill
+from ._camera_kernel import kernel_seed, normal_fill
 
 
 def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """float32 standard normals of ``shape``, seeded by one draw of ``rng`` (compiled ziggurat,
     about three times faster than ``Generator.standard_normal`` here; see ``_camera_kernel``)."""
     out = np.empty(shape, np.float32)
-    normal_fill(np.uint64(rng.integers(0, np.iinfo(np.int64).max)), out)
+    normal_fill(kernel_seed(rng), out)
     return out
 
 
