@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml
 
-from cellbench.adaptation.experiment import ADAPTED, adapt_params, cross_batch_sampler, scores, train_source
+from cellbench.adaptation.experiment import (ADAPTED, adapt_params, cross_batch_sampler, eval_size, scores, source_rows,
+                                             train_source)
 from cellbench.adaptation.train import adapt_dual, predict
 from cellbench.pipelines.domain_adaptation.nodes import _labelled_cells
 from cellbench.pipelines.ingestion.nodes import simulate_crops
@@ -34,13 +34,13 @@ def main() -> None:
     crops = simulate_crops(params["ingestion"]["simulation"]).materialize()
     images, meta, y, _ = _labelled_cells(crops, params)
     device, seed = torch.device("cpu"), args.seed
-    size, n_classes = int(params["classifier"]["global_size"]), int(y.max()) + 1
-    sources = sorted(meta["Metadata_Source"].unique())
+    size, n_classes, column = eval_size(params), int(y.max()) + 1, params["columns"]["source"]
+    sources = sorted(meta[column].astype(str).unique())
     rows = []
     for source in sources:
         models, _ = train_source(images, meta, y, source, params, seed, device)
         for target in [t for t in sources if t != source]:
-            idx = np.flatnonzero((meta["Metadata_Source"] == target).to_numpy())
+            idx = source_rows(meta, column, target)
             for kind in ("dino", "cb"):
                 rows.append({"source": source, "target": target, "method": f"dual_{kind}", "lr": None,
                              **scores(y[idx], predict(models[f"dual_{kind}"], images[idx], size, device), n_classes)})

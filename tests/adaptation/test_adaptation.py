@@ -263,6 +263,9 @@ def test_domain_adaptation_inputs_are_checked():
     with pytest.raises(ValueError, match="granularity level 'well'"):
         granularity_study({}, images, meta, y, "source_1", "source_2", {"columns": COLS, "classifier": {}, "dino": {}},
                           0, torch.device("cpu"), levels=["well"])
+    with pytest.raises(ValueError, match="granularity level 'well'"):  # checked before "source" is adapted
+        granularity_study({}, images, meta, y, "source_1", "source_2", {"columns": COLS, "classifier": {}, "dino": {}},
+                          0, torch.device("cpu"), levels=["source", "well"])
 
 
 def test_vit_config_rejects_unknown_keys():

@@ -64,6 +64,11 @@ def domain_splits(meta: pd.DataFrame, source: str, columns: dict) -> dict[str, n
             "test": rows[plates[rows] == test]}
 
 
+def eval_size(params: dict) -> int:
+    """Side of the centre crop the classifiers are trained and scored on (``classifier.global_size``)."""
+    return int(params["classifier"].get("global_size", 224))
+
+
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
     """Per-image accuracy and macro-F1 (over the source classes)."""
     return {"accuracy": float(np.mean(y_true == y_pred)),
@@ -109,7 +114,7 @@ def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.nd
     """Scores of every method for ``source -> target`` (``target == source``: the in-source test
     plate, without ODA / CODA). Returns ``(rows, adapted models, adaptation histories)``."""
     cols, n_classes = params["columns"], int(y.max()) + 1
-    size = int(params["classifier"].get("global_size", 224))
+    size = eval_size(params)
     if target == source:
         rows = models["split"]["test"]
     else:
@@ -140,13 +145,14 @@ def granularity_study(models: dict, images: np.ndarray, meta: pd.DataFrame, y: n
     scored on its own images; scores pooled over the target) and on one plate then scored on the
     whole target."""
     cols, n_classes = params["columns"], int(y.max()) + 1
-    size = int(params["classifier"].get("global_size", 224))
+    size = eval_size(params)
     adapt = adapt_params(params)
+    for level in levels:  # all checked before any adaptation runs
+        if level not in GRANULARITIES:
+            raise ValueError(f"granularity level {level!r}; expected one of {list(GRANULARITIES)}")
     rows = source_rows(meta, cols["source"], target)
     out = []
     for level in levels:
-        if level not in GRANULARITIES:
-            raise ValueError(f"granularity level {level!r}; expected one of {list(GRANULARITIES)}")
         unit_col = {"source": cols["source"], "batch": cols["batch"], "plate": cols["plate"], "one_plate": cols["plate"]}[level]
         units = meta[unit_col].astype(str).to_numpy()[rows]
         names = sorted(set(units))

@@ -57,7 +57,8 @@ def run_domain_adaptation(crops: Crops, params: dict):
     """
     import torch
 
-    from cellbench.adaptation.experiment import ADAPTED, evaluate_pair, granularity_study, layer_cka, source_rows, train_source
+    from cellbench.adaptation.experiment import (ADAPTED, eval_size, evaluate_pair, granularity_study, layer_cka,
+                                                 source_rows, train_source)
     from cellbench.training import resolve_device
 
     device = resolve_device(params.get("device", "auto"))
@@ -66,7 +67,7 @@ def run_domain_adaptation(crops: Crops, params: dict):
     images, meta, y, classes = _labelled_cells(crops, params)
     sources, targets = _sources(meta, params, "train_sources"), _sources(meta, params, "targets")
     gran = params.get("granularity") or {}
-    size = int(params["classifier"].get("global_size", 224))
+    size = eval_size(params)
     results, gran_rows, cka_rows, histories, state = [], [], [], {}, {}
     tokens = None
     cols = params["columns"]
@@ -109,10 +110,10 @@ def run_domain_adaptation(crops: Crops, params: dict):
 
 def _class_token_table(models, adapted, images, meta, source, target, params, seed, device) -> pd.DataFrame:
     """Class tokens of the CB foundation before and after CODA, on the in-source test plate and the target."""
-    from cellbench.adaptation.experiment import source_rows
+    from cellbench.adaptation.experiment import eval_size, source_rows
     from cellbench.adaptation.train import predict
 
-    cols, size = params["columns"], int(params["classifier"].get("global_size", 224))
+    cols, size = params["columns"], eval_size(params)
     rng = np.random.default_rng(seed)
     n = int(params.get("umap_cells", 600))
     tgt = source_rows(meta, cols["source"], target)
