@@ -52,13 +52,9 @@ def run_seed(seed: int, work: Path) -> pd.DataFrame:
     return pd.read_csv(project / "data/08_reporting/coos_benchmark_results.csv")
 
 
-def _fmt(values: pd.Series) -> str:
-    v = 100 * values
-    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
-
-
 def summarise(all_rows: pd.DataFrame) -> str:
     from cellbench.benchmark import select_best
+    from cellbench.reporting.tables import percent_of
 
     keys = ["representation", "layer", "classifier"]
     seeds = sorted(all_rows.sim_seed.unique())
@@ -76,11 +72,11 @@ def summarise(all_rows: pd.DataFrame) -> str:
     chosen = pd.concat(chosen).merge(wide, on=keys + ["sim_seed"])
     for rep, grp in chosen.groupby("representation"):
         picks = ", ".join(f"{r.layer}/{r.classifier}" for r in grp.itertuples())
-        lines.append(f"| {rep} | {picks} | " + " | ".join(_fmt(grp[s]) for s in SPLITS) + " |")
+        lines.append(f"| {rep} | {picks} | " + " | ".join(percent_of(grp[s]) for s in SPLITS) + " |")
     lines += ["", "## Every row", "", "| representation | layer | classifier | " + " | ".join(SPLITS) + " |",
               "|---|---|---|" + "---|" * len(SPLITS)]
     for key, grp in wide.groupby(keys):
-        lines.append("| " + " | ".join(key) + " | " + " | ".join(_fmt(grp[s]) for s in SPLITS) + " |")
+        lines.append("| " + " | ".join(key) + " | " + " | ".join(percent_of(grp[s]) for s in SPLITS) + " |")
     return "\n".join(lines) + "\n"
 
 

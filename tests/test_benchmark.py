@@ -71,3 +71,14 @@ def test_bad_tables_are_named(rng, mutate, match):
 def test_unknown_classifier(rng):
     with pytest.raises(ValueError, match="unknown classifier"):
         evaluate_features(_table(rng), "toy", "l0", {"svm": {}})
+
+
+def test_percent_cells_by_hand():
+    from cellbench.reporting.tables import percent_cell, percent_of
+
+    assert percent_cell(0.1234) == "12.3"
+    assert percent_cell(0.1234, 0.0051) == "12.3 ± 0.5"
+    assert percent_cell(float("nan"), 0.1) == "-"
+    assert percent_of([0.1, 0.2, np.nan]) == "15.0 ± 7.1"  # sample SD of 10 and 20 %: 7.07
+    assert percent_of([0.25]) == "25.0"
+    assert percent_of([]) == "-"

@@ -7,15 +7,10 @@ import numpy as np
 import pandas as pd
 
 from .figures import plt
+from .tables import percent_cell
 
 LABELS = {"supervised": "Supervised", "dual_dino": "Dual model (DINO)", "dual_cb": "Dual model (CB)",
           "ttt": "TTT-MAE", "oda": "ODA", "coda": "CODA"}
-
-
-def _cell(mean: float, std: float) -> str:
-    if pd.isna(mean):
-        return "-"
-    return f"{100 * mean:.1f}" + ("" if pd.isna(std) else f" ± {100 * std:.1f}")
 
 
 def matrix_markdown(summary: pd.DataFrame, metric: str = "accuracy") -> str:
@@ -27,7 +22,7 @@ def matrix_markdown(summary: pd.DataFrame, metric: str = "accuracy") -> str:
         lines += [f"**{LABELS[method]}** ({metric.replace('_', '-')}, %, mean ± std over seeds)", "",
                   "| source \\ target | " + " | ".join(sources) + " |", "|---" * (len(sources) + 1) + "|"]
         for s in sources:
-            cells = [_cell(*sub.loc[(s, t), [f"{metric}_mean", f"{metric}_std"]]) if (s, t) in sub.index else "-"
+            cells = [percent_cell(*sub.loc[(s, t), [f"{metric}_mean", f"{metric}_std"]]) if (s, t) in sub.index else "-"
                      for t in sources]
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
         lines.append("")

@@ -7,6 +7,21 @@ import pandas as pd
 SPLIT_ORDER = ("train", "test1", "test2", "test3", "test4")
 
 
+def percent_cell(mean: float, sd: float = float("nan")) -> str:
+    """A fraction as ``mean ± sd`` in percent with one decimal: ``-`` when the mean is missing, no
+    ``± sd`` part when the SD is missing (one seed)."""
+    if pd.isna(mean):
+        return "-"
+    return f"{100 * mean:.1f}" + ("" if pd.isna(sd) else f" ± {100 * sd:.1f}")
+
+
+def percent_of(values) -> str:
+    """``percent_cell`` of the mean and, with two or more values, the sample SD of ``values``
+    (fractions; missing values ignored)."""
+    v = pd.Series(values, dtype=float).dropna()
+    return percent_cell(v.mean() if len(v) else float("nan"), v.std(ddof=1) if len(v) > 1 else float("nan"))
+
+
 def benchmark_markdown(results: pd.DataFrame, reference: pd.DataFrame | None = None) -> str:
     """Table-3 layout: rows representation/layer/classifier, columns splits, cells ``mean +- std``.
 
@@ -34,7 +49,7 @@ def benchmark_markdown(results: pd.DataFrame, reference: pd.DataFrame | None = N
                 continue
             m = g.loc[s, "balanced_error"]
             sd = g.loc[s, "balanced_error_std"] if "balanced_error_std" in g else float("nan")
-            cell = f"{100 * m:.1f}" + (f" ± {100 * sd:.1f}" if pd.notna(sd) and sd > 0 else "")
+            cell = percent_cell(m, sd if pd.notna(sd) and sd > 0 else float("nan"))
             if ref is not None and (*key, s) in ref.index:
                 cell += f" (paper {100 * ref.loc[(*key, s)]:.1f})"
             cells.append(cell)
@@ -84,12 +99,6 @@ def profiling_tables_markdown(matching: pd.DataFrame, columns: dict[str, list[st
     over seeds). ``columns`` maps a column title to ``[summary, variant]``, e.g.
     ``{"Mean": ["mean", "plate_dmso_zscore_median"], "Mean +Whitened": ["mean", "plate_dmso_zscore_tvn"]}``.
     """
-    def cell(sub: pd.DataFrame, metric: str) -> str:
-        v = 100 * sub[metric].dropna()
-        if v.empty:
-            return "-"
-        return f"{v.mean():.1f}" + (f" ± {v.std(ddof=1):.1f}" if len(v) > 1 else "")
-
     feats = list(dict.fromkeys(matching["features"]))
     lines = [f"# {title}" if title else "# MoA matching", ""]
     for metric, name in (("nsc", "NSC"), ("nscb", "NSCB"), ("replicate_accuracy", "Replicate accuracy"),
@@ -99,7 +108,7 @@ def profiling_tables_markdown(matching: pd.DataFrame, columns: dict[str, list[st
             cells = []
             for summary, variant in columns.values():
                 sub = matching[(matching["features"] == f) & (matching["summary"] == summary) & (matching["variant"] == variant)]
-                cells.append(cell(sub, metric))
+                cells.append(percent_of(sub[metric]))
             lines.append(f"| {f} | " + " | ".join(cells) + " |")
         lines.append("")
     first = next(iter(columns.values()))
