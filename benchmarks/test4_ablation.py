@@ -5,7 +5,8 @@
 Simulated COOS-7 (``conf/base`` settings). Only the Test4 plates are imaged on the second
 microscope, and its parameters draw no random numbers, so every variant below has the same
 Training cells and the same Test4 cells up to the instrument; DeepLoc (``conf/base``) and Texture
-are trained once on Training and scored on Test4 as imaged by:
+are trained once on Training and scored (``conf/base`` kNN and L1-LR, as ``evaluation`` does) on
+Test4 as imaged by:
 
 - ``reference``: the first microscope (what is left is Test4's late-day and plate effects),
 - ``psf``, ``camera`` (gain, offset, read noise), ``photons``, ``vignetting``: one factor of the
@@ -28,10 +29,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from cellbench.benchmark import evaluate_features
 from cellbench.crops import Crops
 from cellbench.features import coos_texture_features
-from cellbench.metrics.classification import balanced_error
+from cellbench.pipelines.evaluation.nodes import evaluate_representation
 from cellbench.pipelines.representation.nodes import deeploc_representation
 from cellbench.simulate import CoosDesign, Nuisance, simulate_coos7
 
@@ -74,23 +74,16 @@ def main():
     splits = ["train", "test4_reference"] + [f"test4_{n}" for n in VARIANTS if n != "reference"] + ["test4_all"]
     print(f"simulated {len(crops)} crops in {time.perf_counter() - t0:.0f} s", flush=True)
 
-    params = yaml.safe_load((ROOT / "conf/base/parameters_representation.yml").read_text())["representation"]
-    classifiers = {"knn": {"n_neighbors": 11}, "l1_logreg": {"C": 1.0, "max_iter": 1000}}
-    rows = []
-    texture = pd.concat([crops.metadata, coos_texture_features(crops.images)], axis=1)
-    res, _ = evaluate_features(texture, "texture", "haralick", classifiers, splits=splits, seeds=[0])
-    rows.append(res)
-    tables, _, _ = deeploc_representation(crops, params["deeploc"])
-    res, _ = evaluate_features(tables["fc2"], "deeploc", "fc2", classifiers, splits=splits, seeds=[0])
-    rows.append(res)
-    e2e = tables["end_to_end"]
-    prob = e2e.filter(like="Prob_")
-    pred = np.array([int(c.removeprefix("Prob_")) for c in prob.columns])[prob.to_numpy().argmax(axis=1)]
-    for s in splits:
-        mask = e2e["Metadata_Split"].to_numpy() == s
-        rows.append(pd.DataFrame([{"representation": "deeploc", "layer": "end_to_end", "classifier": "end_to_end",
-                                   "split": s, "balanced_error": balanced_error(e2e["Metadata_Label"][mask], pred[mask])}]))
-    out = pd.concat(rows, ignore_index=True)[["representation", "layer", "classifier", "split", "balanced_error"]]
+    conf = ROOT / "conf/base"
+    params = yaml.safe_load((conf / "parameters_representation.yml").read_text())["representation"]
+    evaluation = yaml.safe_load((conf / "parameters_evaluation.yml").read_text())["evaluation"]
+    evaluation = {**evaluation, "splits": splits, "seeds": [0],
+                  "classifiers": {k: evaluation["classifiers"][k] for k in ("knn", "l1_logreg")}}
+    texture = {"haralick": pd.concat([crops.metadata, coos_texture_features(crops.images)], axis=1)}
+    deeploc, _, _ = deeploc_representation(crops, params["deeploc"])
+    results = [evaluate_representation(texture, evaluation, "texture")[0],
+            evaluate_representation(deeploc, evaluation, "deeploc")[0]]  # end_to_end: the network's own call
+    out = pd.concat(results, ignore_index=True)[["representation", "layer", "classifier", "split", "balanced_error"]]
     args.out.mkdir(parents=True, exist_ok=True)
     out.to_csv(args.out / "test4_ablation.csv", index=False)
     table = out.pivot_table(index=["representation", "layer", "classifier"], columns="split", values="balanced_error")
