@@ -90,6 +90,11 @@ class CoosDesign:
     # crops are cut from fields of a culture: neighbouring cells of the same well intrude from the
     # sides (Poisson mean per crop; 0 = isolated cells)
     neighbours_per_crop: float = 1.0
+    # cells of one well differ: organelle counts and extents (log-normal SD per cell, see
+    # phenotypes.PER_CELL) and the cell's distance from the focal plane (PSF widened by
+    # exp(cell_defocus_sd * |N(0, 1)|)); both are biology and optics within a well, not shifts
+    cell_appearance_sd: float = 0.35
+    cell_defocus_sd: float = 0.25
     nuisance: Nuisance = field(default_factory=Nuisance)
 
     @classmethod
@@ -126,8 +131,10 @@ class CoosDesign:
                 f"impossible plate layout: a 384-well plate has {n_interior} interior and {n_edge} edge "
                 f"wells, asked for {self.wells_per_plate} wells with {self.edge_wells_per_train_plate} at the edge"
             )
-        if not np.isfinite(self.neighbours_per_crop) or self.neighbours_per_crop < 0:
-            raise ValueError(f"neighbours_per_crop must be >= 0, got {self.neighbours_per_crop}")
+        for name in ("neighbours_per_crop", "cell_appearance_sd", "cell_defocus_sd"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
         if not 0 < self.test1_fraction < 1:
             raise ValueError(f"test1_fraction must be in (0, 1), got {self.test1_fraction}")
         if self.crop_size < 16:
@@ -260,7 +267,8 @@ def _render_well(design, row, eff: _PlateEffects, class_expr: float, rng) -> np.
                     background=tuple(b * m for b, m in zip(eff.scope.background, background)))
     scale = morph * np.exp(rng.normal(0, 0.08, n)).astype(np.float32)
     geom = draw_cells(rng, n, design.crop_size, scale=scale)
-    protein, extra = localisation_pattern(int(row.label), geom, rng, eff.appearance)
+    protein, extra = localisation_pattern(int(row.label), geom, rng,
+                                          eff.appearance.per_cell(rng, n, design.cell_appearance_sd))
     dna = nuclear_stain(geom, rng, eff.appearance)
     density = np.stack([protein, dna], axis=1)
     expression = np.stack(
@@ -268,6 +276,9 @@ def _render_well(design, row, eff: _PlateEffects, class_expr: float, rng) -> np.
     ).astype(np.float32) * expr_mult.astype(np.float32)[None]
     density = add_neighbours(rng, density, geom.cell, expression, design.neighbours_per_crop)
     extra_blur = np.stack([extra, np.zeros(n, np.float32)], axis=1)
+    if design.cell_defocus_sd > 0:  # the PSF of an out-of-focus cell: sigma * defocus for both channels
+        defocus = np.exp(design.cell_defocus_sd * np.abs(rng.standard_normal(n))).astype(np.float32)
+        extra_blur = np.sqrt(extra_blur**2 + (np.float32(scope.psf_sigma) ** 2 * (defocus**2 - 1))[:, None])
     return acquire(rng, density, expression, scope, extra_blur)
 
 

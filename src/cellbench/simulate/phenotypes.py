@@ -14,6 +14,9 @@ cell) drawn as the compartment looks in a 40x confocal image of mouse cells (see
 
 ``Appearance`` holds the numbers that define each pattern; plate, day and microscope effects
 perturb them (morphology drift), which is how a later experiment can look subtly different.
+Cells of one well also differ from each other (organelle number, extent, thickness; ``per_cell``):
+the sizes and counts in ``PER_CELL`` may be arrays with one value per cell. The network
+frequencies stay per plate (one band-pass filter per call).
 """
 
 from __future__ import annotations
@@ -63,6 +66,27 @@ class Appearance:
             self, **{f.name: getattr(self, f.name) * float(np.exp(rng.normal(0, sd))) for f in fields(self)}
         )
 
+    def per_cell(self, rng: np.random.Generator, n: int, sd: float) -> Appearance:
+        """Cell-to-cell variation: each field of ``PER_CELL`` becomes ``n`` values, the plate's value
+        times ``exp(N(0, sd))`` drawn per cell (``sd = 0`` returns self)."""
+        if sd <= 0:
+            return self
+        draws = np.exp(rng.normal(0, sd, (len(PER_CELL), n))).astype(np.float32)
+        return replace(self, **{name: np.float32(getattr(self, name)) * d for name, d in zip(PER_CELL, draws)})
+
+
+# fields that vary from cell to cell within a well (Appearance.per_cell)
+PER_CELL: tuple[str, ...] = (
+    "er_line_width", "er_decay", "golgi_angular_width", "golgi_distance", "golgi_thickness",
+    "peroxisome_count", "endosome_count", "endosome_size", "endosome_decay", "cytosol_nuclear_fraction",
+    "envelope_width",
+)
+
+
+def _cellwise(value) -> np.ndarray | float:
+    """A scalar as is; per-cell values as ``n x 1 x 1`` to broadcast over the image."""
+    return np.asarray(value, np.float32).reshape(-1, 1, 1) if np.ndim(value) else value
+
 
 def _normalise(density: np.ndarray, cell: np.ndarray) -> np.ndarray:
     mean = (density * cell).sum(axis=(1, 2)) / np.maximum(cell.sum(axis=(1, 2)), 1.0)
@@ -74,8 +98,8 @@ def _network(rng, n, size, f0, width):
     return np.exp(-((field / np.float32(width)) ** 2))
 
 
-def _rim(geom: CellGeometry, width: float) -> np.ndarray:
-    return np.exp(-((geom.edge_distance / np.float32(width)) ** 2))
+def _rim(geom: CellGeometry, width) -> np.ndarray:
+    return np.exp(-((geom.edge_distance / _cellwise(np.float32(width))) ** 2))
 
 
 def localisation_pattern(
@@ -87,8 +111,8 @@ def localisation_pattern(
     outside = np.maximum(geom.edge_distance, 0.0)
     extra_blur = np.zeros(n, np.float32)
     if label == 0:  # ER
-        net = _network(rng, n, size, app.er_frequency, app.er_line_width)
-        dens = cyto * net * (0.35 + np.exp(-outside / app.er_decay)) + 0.6 * _rim(geom, 1.2)
+        net = _network(rng, n, size, app.er_frequency, _cellwise(app.er_line_width))
+        dens = cyto * net * (0.35 + np.exp(-outside / _cellwise(app.er_decay))) + 0.6 * _rim(geom, 1.2)
     elif label == 1:  # inner mitochondrial membrane
         tubes = _network(rng, n, size, app.imm_frequency, 0.35)
         gate = 0.5 * (np.tanh(2.0 * bandpass_noise(rng, n, size, app.imm_gate_frequency, 0.03)) + 1)
@@ -97,22 +121,22 @@ def localisation_pattern(
         direction = rng.uniform(-np.pi, np.pi, n).astype(np.float32)[:, None, None]
         dphi = geom.nuclear_angle - direction  # wrapped to [-pi, pi]
         dphi -= np.float32(2 * np.pi) * np.round(dphi * np.float32(0.5 / np.pi))
-        angular = np.exp(-(dphi**2) / (2 * app.golgi_angular_width**2))
-        radial = np.exp(-(((geom.edge_distance - app.golgi_distance) / app.golgi_thickness) ** 2))
+        angular = np.exp(-(dphi**2) / (2 * _cellwise(app.golgi_angular_width) ** 2))
+        radial = np.exp(-(((geom.edge_distance - _cellwise(app.golgi_distance)) / _cellwise(app.golgi_thickness)) ** 2))
         texture = 0.55 + 0.45 * np.tanh(1.5 * bandpass_noise(rng, n, size, 0.16, 0.05)) ** 2
         dens = geom.cell * angular * radial * texture * 6.0 + 0.04 * cyto
     elif label == 3:  # peroxisomes
-        pts = sparse_points(rng, cyto, np.full(n, app.peroxisome_count, np.float32))
+        pts = sparse_points(rng, cyto, np.broadcast_to(np.float32(app.peroxisome_count), (n,)))
         dens = pts * 40.0 + 0.03 * cyto
     elif label == 4:  # early endosome
-        weight = cyto * np.exp(-outside / app.endosome_decay)
-        pts = sparse_points(rng, weight, np.full(n, app.endosome_count, np.float32))
+        weight = cyto * np.exp(-outside / _cellwise(app.endosome_decay))
+        pts = sparse_points(rng, weight, np.broadcast_to(np.float32(app.endosome_count), (n,)))
         hits = np.flatnonzero(pts)
         pts.flat[hits] *= np.exp(rng.standard_normal(hits.size, dtype=np.float32) * np.float32(0.5))
         dens = gaussian_blur(pts, app.endosome_size) * 60.0 + 0.05 * cyto
     elif label == 5:  # cytosol
         mod = 1.0 + 0.15 * bandpass_noise(rng, n, size, 0.03, 0.02)
-        dens = (cyto + app.cytosol_nuclear_fraction * geom.nucleus) * mod
+        dens = (cyto + _cellwise(app.cytosol_nuclear_fraction) * geom.nucleus) * mod
     elif label == 6:  # nuclear envelope
         dens = _rim(geom, app.envelope_width) * geom.cell + 0.04 * cyto
     else:

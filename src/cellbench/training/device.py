@@ -1,4 +1,9 @@
-"""One code path for CPU and CUDA: device choice, bf16 autocast and channels-last on CUDA."""
+"""One code path for CPU and CUDA: device choice, bf16 autocast on CUDA, channels-last everywhere.
+
+Channels-last (NHWC) convolutions are faster on both: on this 2-core CPU a quarter-width PCI
+training step takes 0.22 s instead of 0.31 s and a DeepLoc step 0.108 s instead of 0.128 s
+(``benchmarks/RESULTS.md``); results stay deterministic for a seed.
+"""
 
 from __future__ import annotations
 
@@ -27,16 +32,14 @@ def autocast(device: torch.device):
 
 
 def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    """The model on ``device`` with its 4-d (convolution) weights channels-last."""
+    return model.to(device).to(memory_format=torch.channels_last)
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    if device.type == "cuda":
-        return x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-    return x
+    """A batch on ``device``; image batches (4-d) channels-last."""
+    x = x.to(device, non_blocking=device.type == "cuda")
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
 def seed_everything(seed: int) -> np.random.Generator:
