@@ -17,10 +17,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+import yaml
 
 from cellbench.benchmark import evaluate_features
 from cellbench.features import coos_texture_features
 from cellbench.simulate import CoosDesign, simulate_coos7
+
+ROOT = Path(__file__).resolve().parents[1]
+# conf/base's kNN and L1-LR settings, as the coos_benchmark pipeline uses them
+_CLASSIFIERS = yaml.safe_load((ROOT / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]["classifiers"]
+CLASSIFIERS = {k: _CLASSIFIERS[k] for k in ("knn", "l1_logreg")}
 
 
 def run(size: float, severities: list[float], seed: int) -> pd.DataFrame:
@@ -31,8 +37,7 @@ def run(size: float, severities: list[float], seed: int) -> pd.DataFrame:
         feats = coos_texture_features(crops.images)
         table = pd.concat([crops.metadata, feats], axis=1)
         res, _ = evaluate_features(
-            table, "texture", "haralick",
-            {"knn": {"n_neighbors": 11}, "l1_logreg": {"C": 1.0, "max_iter": 300}}, seeds=[seed],
+            table, "texture", "haralick", CLASSIFIERS, seeds=[seed],
         )
         res["shift_severity"] = sev
         rows.append(res)

@@ -62,6 +62,8 @@ def test_severity_zero_makes_test_plates_exchangeable():
         ({"colour": "red"}, "unknown COOS-7 simulation parameter"),
         ({"nuisance": {"gravity": 1}}, "unknown nuisance parameter"),
         ({"neighbours_per_crop": -1}, "neighbours_per_crop must be >= 0"),
+        ({"cell_appearance_sd": -0.1}, "cell_appearance_sd must be >= 0"),
+        ({"cell_defocus_sd": float("nan")}, "cell_defocus_sd must be >= 0"),
     ],
 )
 def test_invalid_parameters(params, match):
@@ -110,3 +112,50 @@ def test_simulated_crops_have_neighbours_at_their_borders():
     alone = simulate_coos7(CoosDesign(size=0.002, seed=3, neighbours_per_crop=0.0)).materialize()
     border = (slice(None), 1, slice(0, 6))  # nucleus channel, top rows
     assert crowded.images[border].astype(float).max(axis=(1, 2)).mean() > alone.images[border].astype(float).max(axis=(1, 2)).mean() + 20
+
+
+def test_per_cell_appearance_by_hand():
+    from cellbench.simulate.phenotypes import PER_CELL, Appearance
+
+    app = Appearance()
+    assert app.per_cell(np.random.default_rng(0), 5, 0.0) is app  # sd 0: identical cells, no draws
+    varied = app.per_cell(np.random.default_rng(1), 4, 0.5)
+    draws = np.exp(np.random.default_rng(1).normal(0, 0.5, (len(PER_CELL), 4))).astype(np.float32)
+    for name, d in zip(PER_CELL, draws):
+        np.testing.assert_allclose(getattr(varied, name), np.float32(getattr(app, name)) * d, rtol=1e-6)
+    assert varied.er_frequency == app.er_frequency  # network frequencies stay per plate
+
+
+def test_per_cell_values_reach_their_own_cell():
+    from dataclasses import replace
+
+    from cellbench.simulate.cells import draw_cells
+    from cellbench.simulate.phenotypes import Appearance, localisation_pattern
+
+    geom = draw_cells(np.random.default_rng(0), 2, 64)
+    # peroxisomes: cell 0 expects 2 puncta, cell 1 expects 200
+    app = replace(Appearance(), peroxisome_count=np.array([2.0, 200.0], np.float32))
+    dens, _ = localisation_pattern(3, geom, np.random.default_rng(1), app)
+    inside = geom.cytoplasm > 0.9
+    baseline = np.array([np.percentile(d[m], 10) for d, m in zip(dens, inside)])  # the 0.03 diffuse part
+    puncta = (dens > 100 * baseline[:, None, None]).sum(axis=(1, 2))  # a punctum is ~1,300x it
+    assert puncta[0] <= 6 and puncta[1] > 100
+    # nuclear envelope: a thicker rim in cell 1 spreads the same (normalised) signal further out
+    app = replace(Appearance(), envelope_width=np.array([0.6, 3.0], np.float32))
+    dens, _ = localisation_pattern(6, geom, np.random.default_rng(1), app)
+    d = geom.edge_distance
+    ring = [(dens[i][(d[i] > -3.5) & (d[i] < -2.5)].mean() / dens[i][np.abs(d[i]) < 0.5].mean()) for i in range(2)]
+    assert ring[0] < 0.05 and ring[1] > 0.25  # exp(-(3 / 0.6)^2) ~ 0 against exp(-(3 / 3)^2) = 0.37
+
+
+def test_defocused_cells_are_blurrier():
+    def sharpness(design):  # steepest nuclear edge (3 x 3 box against shot noise) over the range
+        img = simulate_coos7(design).materialize().images[:, 1].astype(np.float64)  # nucleus channel
+        box = sum(img[:, i:i + 62, j:j + 62] for i in range(3) for j in range(3)) / 9
+        grad = np.hypot(*np.gradient(box, axis=(1, 2)))
+        lo, hi = np.percentile(box, [1, 99], axis=(1, 2))
+        return np.median(grad.max(axis=(1, 2)) / (hi - lo))
+
+    sharp = CoosDesign(size=0.002, seed=5, cell_defocus_sd=0.0, cell_appearance_sd=0.0)
+    blurred = CoosDesign(size=0.002, seed=5, cell_defocus_sd=0.8, cell_appearance_sd=0.0)
+    assert sharpness(blurred) < 0.8 * sharpness(sharp)
