@@ -5,6 +5,8 @@
 Embedding = the representation's inference path (DeepLoc: 5 views + fc2; PCI / autoencoder:
 source encoder, conv1..conv5 maxima; VGG16: conv3_3..conv4_2 maxima) on 64 x 64 crops. Training =
 one optimiser step per batch with the method's loss, steady state after warm-up.
+``--formats channels_last,contiguous`` measures both memory formats in one run (the library
+uses channels-last on every device; ``contiguous`` is plain NCHW, what the CPU used before).
 """
 
 from __future__ import annotations
@@ -35,9 +37,15 @@ def timed(fn, reps: int, warmup: int = 2) -> float:
     return (time.perf_counter() - start) / reps
 
 
-def bench(name: str, model: torch.nn.Module, device, batch: int, reps: int, width: float) -> list[dict]:
-    model = prepare_model(model, device)
-    x = to_device(torch.randn(batch, 2, 64, 64), device)
+def bench(name: str, model: torch.nn.Module, device, batch: int, reps: int, width: float,
+          fmt: str = "channels_last") -> list[dict]:
+    if fmt == "channels_last":
+        model, place = prepare_model(model, device), (lambda t: to_device(t, device))
+    elif fmt == "contiguous":
+        model, place = model.to(device), (lambda t: t.to(device))
+    else:
+        raise ValueError(f"--formats: unknown memory format {fmt!r}; expected channels_last or contiguous")
+    x = place(torch.randn(batch, 2, 64, 64))
     rows = []
     model.eval()
     with torch.no_grad():
@@ -48,7 +56,7 @@ def bench(name: str, model: torch.nn.Module, device, batch: int, reps: int, widt
                     [model(v) for v in views]
                     model.embed(views[0])
         elif name == "vgg16":
-            x3 = to_device(torch.randn(batch, 3, 64, 64), device)
+            x3 = place(torch.randn(batch, 3, 64, 64))
 
             def emb():
                 with autocast(device):
@@ -57,13 +65,13 @@ def bench(name: str, model: torch.nn.Module, device, batch: int, reps: int, widt
             def emb():
                 with autocast(device):
                     model.embed(x)
-        rows.append({"model": name, "width": width, "mode": "embed", "batch": batch,
+        rows.append({"model": name, "width": width, "mode": "embed", "batch": batch, "memory_format": fmt,
                      "cells_per_s": batch / timed(emb, reps)})
     if name == "vgg16":
         return rows
     model.train()
     opt = torch.optim.Adam(model.parameters(), 1e-4)
-    y = to_device(torch.randn(batch, 1, 64, 64), device)
+    y = place(torch.randn(batch, 1, 64, 64))
     labels = torch.randint(0, 7, (batch,), device=device)
 
     def step():
@@ -78,7 +86,7 @@ def bench(name: str, model: torch.nn.Module, device, batch: int, reps: int, widt
         loss.backward()
         opt.step()
 
-    rows.append({"model": name, "width": width, "mode": "train", "batch": batch,
+    rows.append({"model": name, "width": width, "mode": "train", "batch": batch, "memory_format": fmt,
                  "cells_per_s": batch / timed(step, max(2, reps // 2))})
     return rows
 
@@ -89,16 +97,20 @@ def main() -> None:
     ap.add_argument("--widths", default="1.0,0.25")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--reps", type=int, default=4)
+    ap.add_argument("--formats", default="channels_last")
     ap.add_argument("--out", default="benchmarks/results/models.csv")
     args = ap.parse_args()
     device = resolve_device(args.device)
     rows = []
-    for w in (float(v) for v in args.widths.split(",")):
-        for name, model in (("deeploc", DeepLoc(2, 7, w)), ("pci", PairedCellInpainting(2, 1, 1, w)),
-                            ("autoencoder", ConvAutoencoder(2, w))):
-            rows += bench(name, model, device, args.batch, args.reps, w)
-            print(rows[-2:], flush=True)
-    rows += bench("vgg16", VGG16(), device, args.batch, args.reps, 1.0)
+    for fmt in args.formats.split(","):
+        for w in (float(v) for v in args.widths.split(",")):
+            for name, build in (("deeploc", lambda: DeepLoc(2, 7, w)), ("pci", lambda: PairedCellInpainting(2, 1, 1, w)),
+                                ("autoencoder", lambda: ConvAutoencoder(2, w))):
+                torch.manual_seed(0)
+                rows += bench(name, build(), device, args.batch, args.reps, w, fmt)
+                print(rows[-2:], flush=True)
+        torch.manual_seed(0)
+        rows += bench("vgg16", VGG16(), device, args.batch, args.reps, 1.0, fmt)
     table = pd.DataFrame(rows).assign(device=str(device), threads=torch.get_num_threads())
     print(table.to_string(index=False))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
