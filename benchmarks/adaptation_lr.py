@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
+from _conf import base_params
 
 from cellbench.adaptation.experiment import (ADAPTED, adapt_params, cross_batch_sampler, eval_size, scores, source_rows,
                                              train_source)
@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/results/adaptation_lr.csv")
     args = ap.parse_args()
-    params = yaml.safe_load(Path("conf/base/parameters_domain_adaptation.yml").read_text())["domain_adaptation"]
+    params = base_params("domain_adaptation")
     crops = simulate_crops(params["ingestion"]["simulation"]).materialize()
     images, meta, y, _ = _labelled_cells(crops, params)
     device, seed = torch.device("cpu"), args.seed

@@ -27,13 +27,12 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 import numpy as np
 import pandas as pd
-import yaml
+from _conf import ROOT, base_params
 
 from cellbench.benchmark import evaluate_features
 from cellbench.features import coos_texture_features
 from cellbench.simulate import CoosDesign, simulate_coos7
 
-ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED_TRAIN = {"l1_logreg": 6.4, "knn": 10.4}  # seed 000, Table 3, Texture
 GRID = [(0.0, 0.0), (0.3, 0.0), (0.5, 0.0), (0.0, 0.3), (0.0, 0.6),
         (0.3, 0.2), (0.3, 0.25), (0.35, 0.25), (0.4, 0.2), (0.3, 0.3), (0.4, 0.4)]
@@ -45,7 +44,7 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args()
-    evaluation = yaml.safe_load((ROOT / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
+    evaluation = base_params("evaluation")
     classifiers = {k: evaluation["classifiers"][k] for k in PUBLISHED_TRAIN}
     rows = []
     for appearance, defocus in GRID:

@@ -17,16 +17,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-import yaml
+from _conf import base_params
 
 from cellbench.benchmark import evaluate_features
 from cellbench.features import coos_texture_features
 from cellbench.simulate import CoosDesign, simulate_coos7
 
-ROOT = Path(__file__).resolve().parents[1]
 # conf/base's kNN and L1-LR settings, as the coos_benchmark pipeline uses them
-_CLASSIFIERS = yaml.safe_load((ROOT / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]["classifiers"]
-CLASSIFIERS = {k: _CLASSIFIERS[k] for k in ("knn", "l1_logreg")}
+CLASSIFIERS = {k: base_params("evaluation")["classifiers"][k] for k in ("knn", "l1_logreg")}
 
 
 def run(size: float, severities: list[float], seed: int) -> pd.DataFrame:

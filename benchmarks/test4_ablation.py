@@ -27,7 +27,7 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 import numpy as np
 import pandas as pd
-import yaml
+from _conf import ROOT, base_params
 
 from cellbench.crops import Crops
 from cellbench.features import coos_texture_features
@@ -35,7 +35,6 @@ from cellbench.pipelines.evaluation.nodes import evaluate_representation
 from cellbench.pipelines.representation.nodes import deeploc_representation
 from cellbench.simulate import CoosDesign, Nuisance, simulate_coos7
 
-ROOT = Path(__file__).resolve().parents[1]
 NEUTRAL = {"scope_psf_factor": 1.0, "scope_gain_factor": 1.0, "scope_offset_factor": 1.0,
            "scope_read_noise_factor": 1.0, "scope_photon_factor": 1.0, "scope_vignetting_factor": 1.0}
 DEFAULT = Nuisance()
@@ -74,9 +73,8 @@ def main():
     splits = ["train", "test4_reference"] + [f"test4_{n}" for n in VARIANTS if n != "reference"] + ["test4_all"]
     print(f"simulated {len(crops)} crops in {time.perf_counter() - t0:.0f} s", flush=True)
 
-    conf = ROOT / "conf/base"
-    params = yaml.safe_load((conf / "parameters_representation.yml").read_text())["representation"]
-    evaluation = yaml.safe_load((conf / "parameters_evaluation.yml").read_text())["evaluation"]
+    params = base_params("representation")
+    evaluation = base_params("evaluation")
     evaluation = {**evaluation, "splits": splits, "seeds": [0],
                   "classifiers": {k: evaluation["classifiers"][k] for k in ("knn", "l1_logreg")}}
     texture = {"haralick": pd.concat([crops.metadata, coos_texture_features(crops.images)], axis=1)}
