@@ -17,11 +17,10 @@ import pandas as pd
 import torch
 from _conf import base_params
 
-from cellbench.adaptation.experiment import (ADAPTED, adapt_params, cross_batch_sampler, eval_size, scores, source_rows,
-                                             train_source)
-from cellbench.adaptation.train import adapt_dual, predict
-from cellbench.pipelines.domain_adaptation.nodes import _labelled_cells
-from cellbench.pipelines.ingestion.nodes import simulate_crops
+from cellbench.adaptation.experiment import (ADAPTED, adapt_params, cross_batch_sampler, eval_size, labelled_cells,
+                                             scores, source_rows, train_source)
+from cellbench.ingest.sources import IngestionConfig, ingest
+from cellbench.representations.coda import CodaConfig, adapt_dual, predict
 
 
 def main() -> None:
@@ -30,11 +29,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/results/adaptation_lr.csv")
     args = ap.parse_args()
-    params = base_params("domain_adaptation")
-    crops = simulate_crops(params["ingestion"]["simulation"]).materialize()
-    images, meta, y, _ = _labelled_cells(crops, params)
+    params = CodaConfig.from_params(base_params("domain_adaptation"), "domain_adaptation")
+    crops = ingest(IngestionConfig.from_params(params.ingestion.to_dict(), "domain_adaptation.ingestion")).materialize()
+    images, meta, y, _ = labelled_cells(crops, params)
     device, seed = torch.device("cpu"), args.seed
-    size, n_classes, column = eval_size(params), int(y.max()) + 1, params["columns"]["source"]
+    size, n_classes, column = eval_size(params), int(y.max()) + 1, params.columns.source
     sources = sorted(meta[column].astype(str).unique())
     rows = []
     for source in sources:
@@ -45,7 +44,7 @@ def main() -> None:
                 rows.append({"source": source, "target": target, "method": f"dual_{kind}", "lr": None,
                              **scores(y[idx], predict(models[f"dual_{kind}"], images[idx], size, device), n_classes)})
             for lr in [float(v) for v in args.lrs.split(",")]:
-                adapt = {**adapt_params(params), "lr": lr}
+                adapt = adapt_params(params).replace("adapt", lr=lr)
                 for method, kind in ADAPTED.items():
                     sampler = cross_batch_sampler(meta, idx, params) if kind == "cb" else None
                     model, _, _ = adapt_dual(models[f"dual_{kind}"], models[f"state_{kind}"], images[idx], adapt, seed,

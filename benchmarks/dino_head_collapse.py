@@ -17,17 +17,24 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
+from _conf import base_params
+
 from cellbench.adaptation.dino import eval_view
-from cellbench.adaptation.train import train_dino
+from cellbench.representations.coda import DinoConfig, train_dino
 from cellbench.simulate.treatments import TreatmentDesign, simulate_treatments
 from cellbench.training.preprocess import max_normalise
 
 MOAS = ["Actin disruptors", "DNA damage", "Eg5 inhibitors", "Microtubule destabilizers", "Microtubule stabilizers",
         "Protein synthesis"]
-HEAD = {"out_dim": 256, "hidden": 256, "bottleneck": 64}
+HEAD = {"out_dim": 256, "hidden": 256, "bottleneck": 64, "use_bn": False}
 BASE = {"vit": {"image_size": 48, "patch_size": 8, "dim": 64, "depth": 3, "heads": 2, "drop_path": 0.1}, "head": HEAD,
         "global_size": 48, "local_size": 24, "n_local": 4, "steps": 150, "batch_size": 64, "lr": 5e-4,
-        "warmup_fraction": 0.1}
+        "warmup_fraction": 0.1, "momentum_teacher": 0.996}
+def _merge(base: dict, over: dict) -> dict:
+    return {k: _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+            for k, v in {**base, **over}.items()}
+
+
 CONFIGS = {
     "reference head (no BN), EMA 0.996": {},
     "reference head, EMA 0.99": {"momentum_teacher": 0.99},
@@ -49,7 +56,8 @@ def main():
     print(f"{len(images)} cells, {len(set(y))} MoAs")
     for name, override in CONFIGS.items():
         t = time.perf_counter()
-        state, hist = train_dino(images, {**BASE, **override}, 0, torch.device("cpu"))
+        config = DinoConfig.from_params(_merge(_merge(base_params("domain_adaptation")["dino"], BASE), override), "dino")
+        state, hist = train_dino(images, config, 0, torch.device("cpu"))
         with torch.no_grad():
             f = state.teacher.backbone.features(eval_view(torch.from_numpy(max_normalise(images)), 48)).numpy()
         probe = cross_val_score(LogisticRegression(max_iter=2000), (f - f.mean(0)) / (f.std(0) + 1e-6), y, cv=3).mean()

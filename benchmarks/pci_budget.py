@@ -19,7 +19,9 @@ import pandas as pd
 
 from cellbench.benchmark import evaluate_features
 from cellbench.datasets import CropStoreDataset
-from cellbench.pipelines.representation.nodes import autoencoder_representation, pci_representation
+from cellbench.representations import run
+
+from _conf import base_params
 
 
 def main() -> None:
@@ -34,18 +36,20 @@ def main() -> None:
     args = ap.parse_args()
     crops = CropStoreDataset(args.crops).load()
     rows = []
-    known = {"pci": pci_representation, "autoencoder": autoencoder_representation}
-    models = [(m, known[m]) for m in args.models.split(",")]
+    models = args.models.split(",")
     for steps in (int(s) for s in args.steps.split(",")):
-        for name, func in models:
+        for name in models:
             start = time.perf_counter()
-            tables, _, hist = func(crops, {"device": "auto", "seed": 0, "width": args.width, "batch_size": args.batch,
-                                           "steps": steps, "lr": args.lr})
-            losses = [p["value"] for p in next(iter(hist.values()))]
+            params = {**base_params("representation")[name], "width": args.width, "batch_size": args.batch,
+                      "steps": steps, "lr": args.lr}
+            result = run(name, crops, params, f"representation.{name}")
+            tables = result.layers
+            losses = [v for _, v in result.history["train_loss"]]
             final_loss = float(sum(losses[-20:]) / len(losses[-20:]))  # the unsupervised objective, Training only
             train_s = time.perf_counter() - start
             for layer, table in tables.items():
-                res, _ = evaluate_features(table, name, layer, {"knn": {"n_neighbors": 11}, "l1_logreg": {}})
+                classifiers = {k: base_params("evaluation")["classifiers"][k] for k in ("knn", "l1_logreg")}
+                res, _ = evaluate_features(table, name, layer, classifiers)
                 rows += [{**r, "steps": steps, "width": args.width, "lr": args.lr, "final_train_loss": final_loss,
                           "train_embed_s": train_s} for r in res.to_dict("records")]
             print(f"{name} lr {args.lr} steps {steps}: mean training loss of the last 20 steps {final_loss:.5f}", flush=True)

@@ -31,8 +31,8 @@ from _conf import ROOT, base_params
 
 from cellbench.crops import Crops
 from cellbench.features import coos_texture_features
-from cellbench.pipelines.evaluation.nodes import evaluate_representation
-from cellbench.pipelines.representation.nodes import deeploc_representation
+from cellbench.benchmark import EvaluationConfig, evaluate_layers
+from cellbench.representations import run
 from cellbench.simulate import CoosDesign, Nuisance, simulate_coos7
 
 NEUTRAL = {"scope_psf_factor": 1.0, "scope_gain_factor": 1.0, "scope_offset_factor": 1.0,
@@ -76,11 +76,12 @@ def main():
     params = base_params("representation")
     evaluation = base_params("evaluation")
     evaluation = {**evaluation, "splits": splits, "seeds": [0],
-                  "classifiers": {k: evaluation["classifiers"][k] for k in ("knn", "l1_logreg")}}
+                  "classifiers": {k: evaluation["classifiers"][k] for k in ("knn", "l1_logreg", "end_to_end")}}
     texture = {"haralick": pd.concat([crops.metadata, coos_texture_features(crops.images)], axis=1)}
-    deeploc, _, _ = deeploc_representation(crops, params["deeploc"])
-    results = [evaluate_representation(texture, evaluation, "texture")[0],
-            evaluate_representation(deeploc, evaluation, "deeploc")[0]]  # end_to_end: the network's own call
+    deeploc = run("deeploc", crops, params["deeploc"], "representation.deeploc").layers
+    evaluation = EvaluationConfig.from_params(evaluation, "evaluation")
+    results = [evaluate_layers(texture, evaluation, "texture")[0],
+               evaluate_layers(deeploc, evaluation, "deeploc")[0]]  # end_to_end: the network's own call
     out = pd.concat(results, ignore_index=True)[["representation", "layer", "classifier", "split", "balanced_error"]]
     args.out.mkdir(parents=True, exist_ok=True)
     out.to_csv(args.out / "test4_ablation.csv", index=False)

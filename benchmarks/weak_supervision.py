@@ -26,7 +26,9 @@ from cellbench.profiling import aggregate, apply_recipe
 from cellbench.simulate import TreatmentDesign, simulate_treatments
 from cellbench.training import resolve_device
 from cellbench.training.preprocess import half_max_normalise
-from cellbench.training.weak import train_weakly_supervised
+from cellbench.representations.weak import WeakConfig, train
+
+from _conf import base_params
 
 STRATA = ["Metadata_Source", "Metadata_Batch", "Metadata_Plate", "Metadata_Well", "Metadata_Compound",
           "Metadata_Concentration", "Metadata_Treatment", "Metadata_MoA", "Metadata_Control", "Metadata_Replicate"]
@@ -69,10 +71,12 @@ def main() -> None:
     device = resolve_device("auto")
     for reg in args.regularisers.split(","):
         start = time.perf_counter()
-        model, _, hist = train_weakly_supervised(x[train], meta.loc[train, "Metadata_Treatment"].to_numpy(),
-                                                 meta.loc[train, "Metadata_Batch"].to_numpy(),
-                                                 {"regulariser": reg, "width": args.width, "steps": args.steps,
-                                                  "batch_size": args.batch, "lr": 1e-3}, 0, device)
+        name = {"none": "resnet_plain", "mixup": "resnet_mixup", "gru": "resnet_gru"}[reg]
+        config = WeakConfig.from_params({**base_params("treatments")["weak"][name], "width": args.width,
+                                         "steps": args.steps, "batch_size": args.batch, "lr": 1e-3},
+                                        f"treatments.weak.{name}")
+        model, _, hist = train(x[train], meta.loc[train, "Metadata_Treatment"].to_numpy(),
+                               meta.loc[train, "Metadata_Batch"].to_numpy(), config, device)
         model.eval()
         with torch.no_grad():
             feats = np.concatenate([model.embed(torch.from_numpy(x[i:i + 512]).to(device))["res4a"].float().cpu().numpy()

@@ -3,6 +3,8 @@
 # Run `kedro run --pipelines=coos_benchmark` first. Cells work in VS Code / jupytext.
 
 # %%
+import os
+
 import mlflow
 import pandas as pd
 
@@ -13,6 +15,6 @@ results.pivot_table(index=["representation", "layer", "classifier"], columns="sp
 # The same numbers live in MLflow as `coos/{representation}_{layer}/{classifier}/{split}/balanced_error`.
 
 # %%
-mlflow.set_tracking_uri("sqlite:///mlflow.db")
+mlflow.set_tracking_uri(os.environ.get("CELLBENCH_MLFLOW_URI", "sqlite:///mlflow.db"))  # the project's store
 runs = mlflow.search_runs(experiment_names=["cellbench"], order_by=["start_time DESC"])
 runs.filter(like="metrics.coos/").T.head(20)

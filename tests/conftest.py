@@ -1,3 +1,4 @@
+import functools
 import os
 
 import numpy as np
@@ -18,3 +19,35 @@ def small_coos():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def base_params(path: str) -> dict:
+    """The ``conf/base`` value at a dotted parameter path (e.g. ``representation.deeploc``): tests
+    take their settings from the one place that holds the defaults, then override a few."""
+    import copy
+
+    value = _base_parameters()
+    for key in path.split("."):
+        value = value[key]
+    return copy.deepcopy(value)
+
+
+@functools.lru_cache(maxsize=1)
+def _base_parameters() -> dict:
+    import warnings
+    from pathlib import Path
+
+    from kedro.config import OmegaConfigLoader
+
+    from cellbench.settings import CONFIG_LOADER_ARGS
+
+    root = Path(__file__).resolve().parents[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loader = OmegaConfigLoader(str(root / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": "base"})
+        return loader["parameters"]
+
+
+@pytest.fixture
+def base():
+    return base_params

@@ -1,5 +1,6 @@
 """One real ``KedroSession`` run of ``coos_benchmark`` on tiny simulated data, tracked in MLflow."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -13,13 +14,25 @@ from kedro.framework.startup import bootstrap_project
 ROOT = Path(__file__).resolve().parents[1]
 
 
-_TINY_NET = {"width": 0.05, "batch_size": 16, "steps": 3, "eval_every": 3, "min_cells_per_group": 2}
+_TINY_NET = {"width": 0.05, "batch_size": 16, "steps": 3}
 QUICK = {
     "representation": {"texture": {"distances": [1, 4]},
-                       **{n: dict(_TINY_NET) for n in ("deeploc", "pci", "autoencoder")}},
+                       "deeploc": {**_TINY_NET, "eval_every": 3}, "pci": {**_TINY_NET, "min_cells_per_group": 2},
+                       "autoencoder": dict(_TINY_NET)},
     "evaluation": {"seeds": [0], "cv_folds": 3,
                    "classifiers": {"knn": {"n_neighbors": 11}, "random_forest": {"n_iter": 1, "cv": 3, "n_jobs": 1}}},
 }
+
+
+def run_notebook(name: str) -> dict:
+    """Execute ``notebooks/<name>`` (percent-format cells) in the current directory, a project
+    that has just run: notebooks read a small run's outputs and cannot rot unseen."""
+    import runpy
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return runpy.run_path(str(ROOT / "notebooks" / name), run_name="__main__")
 
 
 def make_project(tmp_path, monkeypatch) -> tuple[Path, Path]:
@@ -67,6 +80,8 @@ def test_coos_benchmark_session(tmp_path, monkeypatch):
     assert {"coos_benchmark_results.csv", "coos_benchmark_results.md", "coos_qc_montage.png", "deeploc.pt"} <= arts
     history = mlflow.tracking.MlflowClient().get_metric_history(run.run_id, "training/pci/train_loss")
     assert [m.step for m in history] == [1, 2, 3]
+    notebook = run_notebook("coos_results.py")
+    assert len(notebook["results"]) == len(results) and len(notebook["runs"]) == 1
 
 
 def test_coos7_environment_runs_real_layout_files(tmp_path, monkeypatch, small_coos):
@@ -116,6 +131,8 @@ def test_profiling_bbbc021_environment(tmp_path, monkeypatch):
     run = mlflow.search_runs(experiment_names=["cellbench"]).iloc[0]
     assert run["metrics.profiling/plate_dmso_zscore_mean/nsc"] == pytest.approx(best.loc["plate_dmso_zscore_mean", "nsc"])
     assert run["params.profiling.map.null_size"] == "200"
+    notebook = run_notebook("profiling_bbbc021.py")
+    assert notebook["wells"].shape[0] == 632
 
 
 def test_treatment_profiling_session(tmp_path, monkeypatch):
@@ -195,3 +212,38 @@ def test_domain_adaptation_session(tmp_path, monkeypatch):
     assert run["metrics.da/coda/source_1-to-source_2/accuracy"] == pytest.approx(
         summary.query("method == 'coda' and source == 'source_1' and target == 'source_2'").accuracy_mean.iloc[0])
     assert "metrics.training/da/seed0/source_1/cb_pretrain/dino_loss" in run.index
+    notebook = run_notebook("domain_adaptation.py")
+    assert set(notebook["gran"].granularity) == {"source", "plate", "one_plate"}
+
+
+PIPELINE_SECTIONS = {  # pipeline -> a misspelt key inside a section it reads
+    "ingestion": ("ingestion", "simulation", "sizee"),
+    "representation": ("representation", "pci", "stpes"),
+    "evaluation": ("evaluation", "classifiers", "knn", "n_neighbours"),
+    "coos_benchmark": ("representation", "deeploc", "lr_decay"),
+    "profiling": ("profiling", "map", "nul_size"),
+    "treatment_profiling": ("treatments", "vae", "vaeplus", "latnt"),
+    "domain_adaptation": ("domain_adaptation", "dino", "vit", "widht"),
+}
+
+
+@pytest.mark.parametrize("pipeline", sorted(PIPELINE_SECTIONS))
+def test_misspelt_parameter_stops_every_pipeline_before_work(pipeline, tmp_path, monkeypatch):
+    """``--params <section>...<misspelt>=1`` fails before any node runs, naming the key; nothing is
+    written to data/ and no MLflow run is started."""
+    from cellbench.config import ConfigError
+
+    project, db = make_project(tmp_path, monkeypatch)
+    *path, key = PIPELINE_SECTIONS[pipeline]
+    extra: dict = {key: 1}
+    for part in reversed(path):
+        extra = {part: extra}
+    before = sorted(p.relative_to(project) for p in (project / "data").rglob("*")) if (project / "data").exists() else []
+    with KedroSession.create(project_path=project, runtime_params=extra) as session:
+        with pytest.raises(ConfigError, match=re.escape(".".join([*path, key]))):
+            session.run(pipeline_names=[pipeline])
+    after = sorted(p.relative_to(project) for p in (project / "data").rglob("*")) if (project / "data").exists() else []
+    assert after == before
+    if db.exists():
+        mlflow.set_tracking_uri(f"sqlite:///{db}")
+        assert mlflow.search_runs(search_all_experiments=True).empty

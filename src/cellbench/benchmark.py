@@ -16,7 +16,7 @@ split.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,7 @@ from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold, cross_v
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.neighbors import KNeighborsClassifier
 
+from cellbench.config import Config, ConfigError, positive
 from cellbench.metadata import feature_columns
 from cellbench.metrics import balanced_error, confusion_matrix
 
@@ -87,42 +88,107 @@ def standardize_by_training(x_train: np.ndarray, *others: np.ndarray) -> list[np
 
 
 @dataclass(frozen=True)
+class KnnConfig(Config):
+    """``evaluation.classifiers.knn``: k nearest neighbours (Euclidean), the seed's k = 11."""
+
+    n_neighbors: int
+
+    def check(self, path: str) -> None:
+        positive(path, n_neighbors=self.n_neighbors)
+
+
+@dataclass(frozen=True)
+class L1LogregConfig(Config):
+    """``evaluation.classifiers.l1_logreg``: L1 logistic regression (liblinear, one-vs-rest)."""
+
+    C: float
+    max_iter: int
+    tol: float
+
+    def check(self, path: str) -> None:
+        positive(path, C=self.C, max_iter=self.max_iter, tol=self.tol)
+
+
+@dataclass(frozen=True)
+class RandomForestConfig(Config):
+    """``evaluation.classifiers.random_forest``: random search (``n_iter`` samples of the grid,
+    ``param_grid: null`` = the seed's grid) by stratified ``cv``-fold CV on Training."""
+
+    n_iter: int
+    cv: int
+    n_jobs: int
+    search_n_jobs: int
+    param_grid: dict | None
+
+    def check(self, path: str) -> None:
+        positive(path, n_iter=self.n_iter)
+        if self.cv < 2:
+            raise ConfigError(f"{path}.cv: at least 2 folds expected, got {self.cv}")
+
+
+@dataclass(frozen=True)
+class EndToEndConfig(Config):
+    """``evaluation.classifiers.end_to_end``: a network's own predictions (no settings)."""
+
+
+def _is_probability_table(columns: Sequence[str]) -> bool:
+    return len(columns) > 0 and all(str(c).startswith("Prob_") for c in columns)
+
+
+def _cv_error(model, x, y, folds: int, seed: int, table: pd.DataFrame, train: np.ndarray) -> float:
+    """Training CV error: the search's own best score, else k-fold on clones of ``model``."""
+    if hasattr(model, "best_score_"):
+        return float(1.0 - model.best_score_)
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return balanced_error(y, cross_val_predict(model, x, y, cv=cv))
+
+
+def _held_out_error(model, x, y, folds: int, seed: int, table: pd.DataFrame, train: np.ndarray) -> float:
+    """An end-to-end network's Training CV error: its error on the Training cells it held out
+    for model selection (``Metadata_Validation``); NaN when it held none out."""
+    held = table.get("Metadata_Validation", pd.Series(False, index=table.index)).to_numpy(bool)[train]
+    return balanced_error(y[held], model.predict(x[held])) if held.any() else float("nan")
+
+
+@dataclass(frozen=True)
 class ClassifierSpec:
+    """A classifier of the protocol: its configuration class, how to build it for a seed and the
+    feature columns, whether it is stochastic (repeated over seeds), whether it sees Training-
+    standardised features, which tables it applies to and how its Training CV error is taken."""
+
     name: str
-    build: Callable[[dict, int], object]
+    config: type[Config]
+    build: Callable[[Config, int, Sequence[str]], object]
     stochastic: bool
+    standardise: bool = True
+    applies: Callable[[Sequence[str]], bool] = lambda columns: not _is_probability_table(columns)
+    training_error: Callable = _cv_error
 
 
-def _knn(cfg: dict, seed: int):
-    return KNeighborsClassifier(n_neighbors=int(cfg.get("n_neighbors", 11)), metric="euclidean")
+def _knn(cfg: KnnConfig, seed: int, columns):
+    return KNeighborsClassifier(n_neighbors=cfg.n_neighbors, metric="euclidean")
 
 
-def _l1_logreg(cfg: dict, seed: int):
+def _l1_logreg(cfg: L1LogregConfig, seed: int, columns):
     # scikit-learn's 2019 L1 default (the seed's): liblinear, one-vs-rest
     return OneVsRestClassifier(
-        LogisticRegression(
-            l1_ratio=1.0,
-            C=float(cfg.get("C", 1.0)),
-            solver="liblinear",
-            max_iter=int(cfg.get("max_iter", 1000)),
-            tol=float(cfg.get("tol", 1e-4)),
-            random_state=seed,
-        )
+        LogisticRegression(l1_ratio=1.0, C=cfg.C, solver="liblinear", max_iter=cfg.max_iter, tol=cfg.tol,
+                           random_state=seed)
     )
 
 
-def _random_forest(cfg: dict, seed: int):
-    grid = cfg.get("param_grid") or SEED_RF_GRID
+def _random_forest(cfg: RandomForestConfig, seed: int, columns):
+    grid = cfg.param_grid or SEED_RF_GRID
     grid = {k: [None if v in ("None", None) else v for v in vals] for k, vals in grid.items()}
     n_candidates = int(np.prod([len(v) for v in grid.values()]))
     return RandomizedSearchCV(
-        RandomForestClassifier(random_state=seed, n_jobs=int(cfg.get("n_jobs", 1))),
+        RandomForestClassifier(random_state=seed, n_jobs=cfg.n_jobs),
         grid,
-        n_iter=min(int(cfg.get("n_iter", 100)), n_candidates),
-        cv=StratifiedKFold(int(cfg.get("cv", 5)), shuffle=True, random_state=seed),
+        n_iter=min(cfg.n_iter, n_candidates),
+        cv=StratifiedKFold(cfg.cv, shuffle=True, random_state=seed),
         scoring="balanced_accuracy",
         random_state=seed,
-        n_jobs=int(cfg.get("search_n_jobs", 1)),
+        n_jobs=cfg.search_n_jobs,
         refit=True,
     )
 
@@ -131,7 +197,7 @@ class EndToEnd:
     """The network's own prediction: the class whose probability column (``Prob_<label>``) is largest.
 
     Nothing is fitted; the Training CV error of an end-to-end model is its error on the part of
-    Training it held out for model selection (``Metadata_Validation``), set by the caller.
+    Training it held out for model selection (``Metadata_Validation``).
     """
 
     def __init__(self, columns: Sequence[str]):
@@ -149,26 +215,53 @@ class EndToEnd:
 
 
 CLASSIFIERS: dict[str, ClassifierSpec] = {
-    "knn": ClassifierSpec("knn", _knn, stochastic=False),
-    "l1_logreg": ClassifierSpec("l1_logreg", _l1_logreg, stochastic=False),
-    "random_forest": ClassifierSpec("random_forest", _random_forest, stochastic=True),
-    "end_to_end": ClassifierSpec("end_to_end", lambda cfg, seed: None, stochastic=False),
+    "knn": ClassifierSpec("knn", KnnConfig, _knn, stochastic=False),
+    "l1_logreg": ClassifierSpec("l1_logreg", L1LogregConfig, _l1_logreg, stochastic=False),
+    "random_forest": ClassifierSpec("random_forest", RandomForestConfig, _random_forest, stochastic=True),
+    # raw probabilities, never standardised (that could change the argmax); only on Prob_ tables
+    "end_to_end": ClassifierSpec("end_to_end", EndToEndConfig, lambda cfg, seed, columns: EndToEnd(columns),
+                                 stochastic=False, standardise=False, applies=_is_probability_table,
+                                 training_error=_held_out_error),
 }
 
 
-def _cv_error(model, x, y, folds: int, seed: int) -> float:
-    """Training CV error: the search's own best score, else k-fold on clones of ``model``."""
-    if hasattr(model, "best_score_"):
-        return float(1.0 - model.best_score_)
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return balanced_error(y, cross_val_predict(model, x, y, cv=cv))
+def classifier_configs(classifiers: Mapping, path: str = "evaluation.classifiers") -> dict[str, Config]:
+    """``{name: validated settings}`` of a ``classifiers`` section (unknown names and keys are errors)."""
+    if not isinstance(classifiers, Mapping) or not classifiers:
+        raise ConfigError(f"{path}: a mapping of classifier name -> settings expected, got {classifiers!r}")
+    out = {}
+    for name, cfg in classifiers.items():
+        if name not in CLASSIFIERS:
+            raise ConfigError(f"{path}.{name}: unknown classifier; known {sorted(CLASSIFIERS)}")
+        out[name] = CLASSIFIERS[name].config.from_params(cfg or {}, f"{path}.{name}")
+    return out
+
+
+@dataclass(frozen=True)
+class EvaluationConfig(Config):
+    """``evaluation``: the COOS protocol's splits, seeds, folds and classifiers, and the report."""
+
+    splits: tuple[str, ...]
+    seeds: tuple[int, ...]
+    cv_folds: int
+    confusion_splits: tuple[str, ...]
+    published_reference: bool
+    class_names: tuple[str, ...] | None
+    classifiers: dict
+
+    def check(self, path: str) -> None:
+        if not self.seeds:
+            raise ConfigError(f"{path}.seeds: at least one seed expected")
+        if self.cv_folds < 2:
+            raise ConfigError(f"{path}.cv_folds: at least 2 folds expected, got {self.cv_folds}")
+        classifier_configs(self.classifiers, f"{path}.classifiers")
 
 
 def evaluate_features(
     table: pd.DataFrame,
     representation: str,
     layer: str,
-    classifiers: dict[str, dict],
+    classifiers: Mapping[str, dict | Config],
     seeds: Sequence[int] = (0,),
     splits: Sequence[str] = SPLITS,
     cv_folds: int = 5,
@@ -183,9 +276,7 @@ def evaluate_features(
     """
     name = f"{representation}/{layer}"
     feats, x = validate_feature_table(table, name, label_col, split_col, splits)
-    unknown = sorted(set(classifiers) - set(CLASSIFIERS))
-    if unknown:
-        raise ValueError(f"unknown classifier(s) {unknown}; available: {sorted(CLASSIFIERS)}")
+    configs = classifier_configs(classifiers, "classifiers")
     if not seeds:
         raise ValueError("seeds must list at least one seed")
     y = table[label_col].to_numpy()
@@ -194,23 +285,19 @@ def evaluate_features(
     train = split == "train"
     x_train, x_all = standardize_by_training(x[train], x)
     rows, conf_rows = [], []
-    for clf_name, cfg in classifiers.items():
+    for clf_name, cfg in configs.items():
         spec = CLASSIFIERS[clf_name]
-        cfg = dict(cfg or {})
+        if not spec.applies(feats):
+            continue
         run_seeds = list(seeds) if spec.stochastic else [seeds[0]]
         errors = {s: [] for s in splits}
         cv_errors = []
         conf = {s: np.zeros((len(labels), len(labels)), np.int64) for s in splits}
-        end_to_end = clf_name == "end_to_end"
+        fit_x, inputs = (x_train, x_all) if spec.standardise else (x[train], x)
         for seed in run_seeds:
-            if end_to_end:  # raw probabilities: standardising would change the argmax
-                model, inputs = EndToEnd(feats), x
-                held = train & table.get("Metadata_Validation", pd.Series(False, index=table.index)).to_numpy(bool)
-                cv_errors.append(balanced_error(y[held], model.predict(x[held])) if held.any() else float("nan"))
-            else:
-                model, inputs = spec.build(cfg, int(seed)), x_all
-                model.fit(x_train, y[train])
-                cv_errors.append(_cv_error(model, x_train, y[train], cv_folds, int(seed)))
+            model = spec.build(cfg, int(seed), feats)
+            model.fit(fit_x, y[train])
+            cv_errors.append(spec.training_error(model, fit_x, y[train], cv_folds, int(seed), table, train))
             for s in splits:
                 m = split == s
                 pred = model.predict(inputs[m])
@@ -245,3 +332,25 @@ def select_best(results: pd.DataFrame) -> pd.DataFrame:
     cv = results.drop_duplicates(["representation", "layer", "classifier"])
     idx = cv.groupby("representation")["cv_balanced_error"].idxmin()
     return cv.loc[idx, ["representation", "layer", "classifier", "cv_balanced_error"]].reset_index(drop=True)
+
+
+RESULT_COLUMNS = ["representation", "layer", "classifier", "split", "balanced_error", "balanced_error_std",
+                  "n_seeds", "n_cells", "cv_balanced_error"]
+CONFUSION_COLUMNS = ["representation", "layer", "classifier", "split", "true", "predicted", "count"]
+
+
+def evaluate_layers(features: Mapping, config: EvaluationConfig, representation: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every layer of one representation (``{layer: table or loader}``, in sorted layer order)
+    through every configured classifier that applies to it; an empty representation (e.g. VGG16
+    without weights) gives empty tables."""
+    if not features:
+        return pd.DataFrame(columns=RESULT_COLUMNS), pd.DataFrame(columns=CONFUSION_COLUMNS)
+    results, confusion = [], []
+    for layer in sorted(features):
+        part = features[layer]
+        r, c = evaluate_features(part() if callable(part) else part, representation=representation, layer=layer,
+                                 classifiers=config.classifiers, seeds=config.seeds, splits=config.splits,
+                                 cv_folds=config.cv_folds)
+        results.append(r)
+        confusion.append(c)
+    return pd.concat(results, ignore_index=True), pd.concat(confusion, ignore_index=True)

@@ -14,3 +14,8 @@ CONFIG_LOADER_ARGS = {
     # nested parameters; the catalog is merged entry by entry
     "merge_strategy": {"parameters": "soft", "catalog": "soft"},
 }
+
+from cellbench.hooks import ValidateParameters  # noqa: E402
+
+# parameters are validated against their typed configurations before anything runs
+HOOKS = (ValidateParameters(),)

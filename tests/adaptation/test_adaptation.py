@@ -11,15 +11,38 @@ import torch
 from cellbench.adaptation import CrossBatchSampler, cosine_schedule, dino_loss, ema_update, linear_cka, update_center
 from cellbench.adaptation.dino import multicrop, self_normalize, teacher_temperature
 from cellbench.adaptation.experiment import domain_splits, scores
-from cellbench.adaptation.train import (adapt_dual, dual_model, new_dino, predict, train_classifier, train_dino,
-                                        train_mae, ttt_mae_predict)
+from cellbench.config import ConfigError
 from cellbench.models.vit import DINOHead, DualModel, MAEDecoder, ViT, mae_loss, patchify, vit_param_count, vit_small
+from cellbench.representations.coda import (ClassifierConfig, CodaConfig, DinoConfig, ViTConfig, adapt_dual,
+                                            dual_model, new_dino, predict, train_classifier, train_dino, train_mae,
+                                            ttt_mae_predict)
 
-TINY = {"vit": {"image_size": 16, "patch_size": 4, "dim": 16, "depth": 2, "heads": 2, "drop_path": 0.1},
-        "head": {"out_dim": 32, "hidden": 16, "bottleneck": 8, "use_bn": True},
-        "global_size": 16, "local_size": 8, "n_local": 2, "steps": 3, "batch_size": 8, "lr": 1e-3,
-        "mae": {"steps": 3, "decoder_dim": 8, "decoder_depth": 1, "decoder_heads": 2},
-        "ttt": {"steps": 2, "batch_size": 8, "lr": 1e-3}}
+from ..conftest import base_params
+
+TINY_OVERRIDES = {"vit": {"image_size": 16, "patch_size": 4, "dim": 16, "depth": 2, "heads": 2, "drop_path": 0.1},
+                  "head": {"out_dim": 32, "hidden": 16, "bottleneck": 8, "use_bn": True},
+                  "global_size": 16, "local_size": 8, "n_local": 2, "steps": 3, "batch_size": 8, "lr": 1e-3,
+                  "mae": {"steps": 3, "decoder_dim": 8, "decoder_depth": 1, "decoder_heads": 2},
+                  "ttt": {"steps": 2, "batch_size": 8, "lr": 1e-3}}
+
+
+def _merge(base: dict, over: dict) -> dict:
+    return {k: _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+            for k, v in {**base, **over}.items()}
+
+
+def dino(**over) -> DinoConfig:
+    """conf/base's DINO settings, made tiny, with ``over`` on top."""
+    return DinoConfig.from_params(_merge(_merge(base_params("domain_adaptation.dino"), TINY_OVERRIDES), over),
+                                  "domain_adaptation.dino")
+
+
+def classifier(**over) -> ClassifierConfig:
+    return ClassifierConfig.from_params({**base_params("domain_adaptation.classifier"), "global_size": 16,
+                                         "task_depth": 1, **over}, "domain_adaptation.classifier")
+
+
+TINY = dino()
 
 
 def test_dino_loss_hand_computed():
@@ -158,10 +181,10 @@ def test_adaptation_changes_only_the_feature_extractor():
     images, y = _tiny_data()
     state, hist = train_dino(images, TINY, 0, torch.device("cpu"))
     assert len(hist["dino_loss"]) == 3
-    dual = dual_model(state.teacher.backbone, 2, {"task_depth": 1}, 0)
+    dual = dual_model(state.teacher.backbone, 2, classifier(), 0)
     assert not any(p.requires_grad for p in dual.foundation.parameters())
     found_before = {k: v.clone() for k, v in dual.foundation.state_dict().items()}
-    dual, _ = train_classifier(dual, images, y, images[:8], y[:8], {**TINY, "steps": 3, "eval_every": 3}, 0,
+    dual, _ = train_classifier(dual, images, y, images[:8], y[:8], classifier(steps=3, eval_every=3), 0,
                                torch.device("cpu"))
     assert all(torch.equal(found_before[k], v) for k, v in dual.foundation.state_dict().items())
     sampler = CrossBatchSampler(y, np.arange(32) % 4)
@@ -187,7 +210,7 @@ def test_ttt_mae_is_deterministic_and_leaves_the_model_untouched():
     images, y = _tiny_data()
     encoder, decoder, hist = train_mae(images, TINY, 0, torch.device("cpu"))
     assert len(hist["mae_loss"]) == 3
-    dual = dual_model(encoder, 2, {"task_depth": 1}, 0)
+    dual = dual_model(encoder, 2, classifier(), 0)
     snapshot = {k: v.clone() for k, v in dual.state_dict().items()}
     p1 = ttt_mae_predict(dual, decoder, images, TINY, 0, torch.device("cpu"))
     p2 = ttt_mae_predict(dual, decoder, images, TINY, 0, torch.device("cpu"))
@@ -196,10 +219,10 @@ def test_ttt_mae_is_deterministic_and_leaves_the_model_untouched():
 
 
 def test_supervised_learns_a_visible_class():
-    from cellbench.adaptation.train import supervised_vit
+    from cellbench.representations.coda import supervised_vit
     images, y = _tiny_data(64)
     model, hist = train_classifier(supervised_vit(TINY, 3, 2, 0), images, y, images, y,
-                                   {**TINY, "steps": 60, "lr": 3e-3, "eval_every": 20}, 0, torch.device("cpu"))
+                                   classifier(steps=60, lr=3e-3, eval_every=20), 0, torch.device("cpu"))
     assert (predict(model, images, 16, torch.device("cpu")) == y).mean() > 0.9
 
 
@@ -245,44 +268,57 @@ COLS = {"source": "Metadata_Source", "batch": "Metadata_Batch", "plate": "Metada
         "treatment": "Metadata_Compound", "label": "Metadata_MoA"}
 
 
-def test_domain_adaptation_inputs_are_checked():
-    from cellbench.adaptation.experiment import granularity_study
-    from cellbench.pipelines.domain_adaptation.nodes import _labelled_cells, _sources
+def coda(**over) -> CodaConfig:
+    return CodaConfig.from_params(_merge(base_params("domain_adaptation"), over), "domain_adaptation")
 
-    images, meta, y, classes = _labelled_cells(_crops(), {"columns": COLS, "drop": "Metadata_Control == True"})
+
+def test_domain_adaptation_inputs_are_checked():
+    from cellbench.adaptation.experiment import chosen_sources, granularity_study, labelled_cells
+
+    images, meta, y, classes = labelled_cells(_crops(), coda(columns=COLS, drop="Metadata_Control == True"))
     assert len(images) == 11 and classes == ["A", "B"] and list(y[:2]) == [0, 1]
-    with pytest.raises(ValueError, match="missing key"):
-        _labelled_cells(_crops(), {"columns": {k: v for k, v in COLS.items() if k != "label"}})
+    with pytest.raises(ConfigError, match=r"domain_adaptation\.columns\.label: missing"):
+        CodaConfig.from_params({**base_params("domain_adaptation"),
+                                "columns": {k: v for k, v in COLS.items() if k != "label"}}, "domain_adaptation")
     with pytest.raises(ValueError, match="Metadata_Well"):
-        _labelled_cells(_crops(), {"columns": {**COLS, "plate": "Metadata_Well"}})
+        labelled_cells(_crops(), coda(columns={**COLS, "plate": "Metadata_Well"}))
     with pytest.raises(ValueError, match="no cells left"):
-        _labelled_cells(_crops(), {"columns": COLS, "drop": "Metadata_Compound == 'c'"})
+        labelled_cells(_crops(), coda(columns=COLS, drop="Metadata_Compound == 'c'"))
     with pytest.raises(ValueError, match=r"unknown source\(s\) \['source_9'\]"):
-        _sources(meta, {"columns": COLS, "targets": ["source_9"]}, "targets")
-    assert _sources(meta, {"columns": COLS, "targets": None}, "targets") == ["source_1", "source_2"]
+        chosen_sources(meta, coda(columns=COLS, targets=["source_9"]), "targets")
+    assert chosen_sources(meta, coda(columns=COLS, targets=None), "targets") == ["source_1", "source_2"]
     with pytest.raises(ValueError, match="granularity level 'well'"):
-        granularity_study({}, images, meta, y, "source_1", "source_2", {"columns": COLS, "classifier": {}, "dino": {}},
-                          0, torch.device("cpu"), levels=["well"])
+        granularity_study({}, images, meta, y, "source_1", "source_2", coda(columns=COLS), 0, torch.device("cpu"),
+                          levels=["well"])
     with pytest.raises(ValueError, match="granularity level 'well'"):  # checked before "source" is adapted
-        granularity_study({}, images, meta, y, "source_1", "source_2", {"columns": COLS, "classifier": {}, "dino": {}},
-                          0, torch.device("cpu"), levels=["source", "well"])
+        granularity_study({}, images, meta, y, "source_1", "source_2", coda(columns=COLS), 0, torch.device("cpu"),
+                          levels=["source", "well"])
+    with pytest.raises(ConfigError, match=r"domain_adaptation\.granularity\.levels: granularity level 'well'"):
+        coda(granularity={"levels": ["well"]})
+    with pytest.raises(ConfigError, match=r"domain_adaptation\.adapt\.stpes: unknown parameter"):
+        coda(adapt={"stpes": 3})
+    assert coda(adapt={"steps": 7, "vit": {"drop_path": 0.0}}).adapt_dino().steps == 7
+    assert coda(adapt={"vit": {"drop_path": 0.0}}).adapt_dino().vit.dim == 64  # nested keys merge
 
 
 def test_vit_config_rejects_unknown_keys():
-    from cellbench.adaptation.train import vit_config
-    with pytest.raises(ValueError, match=r"vit: unknown key\(s\) \['width'\]"):
-        vit_config({"vit": {"width": 3}}, 3)
-    assert vit_config({}, 3)["dim"] == 384
+    from cellbench.representations.coda import vit_config
+    with pytest.raises(ConfigError, match=r"dino\.vit\.width: unknown parameter"):
+        dino(vit={"width": 3})
+    with pytest.raises(ConfigError, match=r"dino\.vit\.image_size: 18 is not a multiple of patch_size 4"):
+        dino(vit={"image_size": 18})
+    assert vit_config(ViTConfig.from_params({**base_params("domain_adaptation.dino.vit"), "dim": 384, "heads": 6},
+                                            "vit"), 3)["dim"] == 384
 
 
 def test_last_head_layer_frozen_in_the_first_epoch():
     images, _ = _tiny_data()  # 32 images, batch 8: one epoch is 4 steps
     init = new_dino(TINY, 3, 0).student.head.last_v.detach().clone()
-    frozen, _ = train_dino(images, {**TINY, "steps": 4}, 0, torch.device("cpu"))
+    frozen, _ = train_dino(images, dino(steps=4), 0, torch.device("cpu"))
     assert torch.equal(frozen.student.head.last_v, init)
-    moved, _ = train_dino(images, {**TINY, "steps": 5}, 0, torch.device("cpu"))
+    moved, _ = train_dino(images, dino(steps=5), 0, torch.device("cpu"))
     assert not torch.equal(moved.student.head.last_v, init)
-    free, _ = train_dino(images, {**TINY, "steps": 2, "freeze_last_layer_epochs": 0}, 0, torch.device("cpu"))
+    free, _ = train_dino(images, dino(steps=2, freeze_last_layer_epochs=0), 0, torch.device("cpu"))
     assert not torch.equal(free.student.head.last_v, init)
 
 

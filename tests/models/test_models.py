@@ -8,8 +8,7 @@ from kedro.io.core import DatasetError
 
 from cellbench.datasets import FeatureTablesDataset, TorchModelDataset
 from cellbench.models import VGG16, ConvAutoencoder, DeepLoc, PairedCellInpainting, build_model, vgg16_state_dict_keys
-from cellbench.training import minmax_per_crop, percentile_stretch, to_vgg_rgb, train_autoencoder, train_deeploc, train_pci
-from cellbench.training.loops import pci_groups, sample_partners
+from cellbench.training import minmax_per_crop, percentile_stretch, to_vgg_rgb
 
 
 def n_params(m):
@@ -81,58 +80,6 @@ def test_preprocessing_hand_cases():
     rgb = to_vgg_rgb(x)
     assert rgb.shape == (1, 3, 4, 4)
     np.testing.assert_allclose(rgb[0, 0, 0, 0], (0 - 0.485) / 0.229, rtol=1e-6)
-
-
-def test_pair_sampling_same_group_never_self():
-    groups = np.array(["w1"] * 5 + ["w2"] * 3 + ["w3"] * 1)
-    eligible, inverse, members = pci_groups(groups, min_cells=2)
-    assert list(eligible) == list(range(8))  # the single-cell well is dropped
-    rng = np.random.default_rng(0)
-    a = np.repeat(eligible, 2000)
-    b = sample_partners(a, inverse, members, rng)
-    assert (a != b).all() and (groups[a] == groups[b]).all()
-    counts = np.bincount(b[a == 0], minlength=5)[1:5]  # partners of cell 0: cells 1..4, uniform
-    assert counts.min() > 400 and counts.max() < 600
-    with pytest.raises(ValueError, match="no group"):
-        pci_groups(groups, min_cells=6)
-
-
-@pytest.fixture(scope="module")
-def tiny(small_coos):
-    train = small_coos.take(np.flatnonzero(small_coos.metadata["Metadata_Split"].to_numpy() == "train")[:160])
-    return train
-
-
-def _halves(history):
-    losses = [v for _, v in history["train_loss"]]
-    return np.mean(losses[:5]), np.mean(losses[-5:])
-
-
-def test_training_loss_falls_and_is_reproducible(tiny):
-    cpu = torch.device("cpu")
-    images = minmax_per_crop(np.asarray(tiny.images))
-    params = {"width": 0.125, "batch_size": 16, "steps": 40, "lr": 1e-3}
-    model, hist = train_autoencoder(images, params, seed=1, device=cpu)
-    first, last = _halves(hist)
-    assert last < 0.7 * first
-    model2, _ = train_autoencoder(images, params, seed=1, device=cpu)
-    for (k, v), v2 in zip(model.state_dict().items(), model2.state_dict().values()):
-        assert torch.equal(v, v2), k  # same seed, same CPU: bit-identical weights and features
-    x = torch.from_numpy(images[:8])
-    assert all(torch.equal(a, b) for a, b in zip(model.eval().embed(x).values(), model2.eval().embed(x).values()))
-
-    groups = (tiny.metadata["Metadata_Plate"].astype(str) + tiny.metadata["Metadata_Well"].astype(str)).to_numpy()
-    _, hist = train_pci(images, groups, {**params, "min_cells_per_group": 2}, seed=0, device=cpu)
-    first, last = _halves(hist)
-    assert last < first
-
-    labels = tiny.metadata["Metadata_Label"].to_numpy()
-    dl, classes, hist, val = train_deeploc(percentile_stretch(np.asarray(tiny.images)), labels,
-                                           {"width": 0.125, "batch_size": 32, "steps": 40, "lr": 0.01,
-                                            "eval_every": 20}, seed=0, device=cpu)
-    first, last = _halves(hist)
-    assert last < first and len(val) == 32 and list(classes) == sorted(set(labels))
-    assert [s for s, _ in hist["val_balanced_error"]] == [20, 40]
 
 
 def test_model_artefact_dataset(tmp_path):

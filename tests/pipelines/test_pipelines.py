@@ -9,18 +9,16 @@ from cellbench.pipeline_registry import register_pipelines
 from cellbench.pipelines.evaluation import create_pipeline as evaluation
 from cellbench.pipelines.representation import create_pipeline as representation
 
-EVAL_PARAMS = {
-    "splits": ["train", "test1", "test2", "test3", "test4"],
-    "seeds": [0],
-    "cv_folds": 3,
-    "confusion_splits": ["test3", "test4"],
-    "classifiers": {"knn": {"n_neighbors": 11}, "l1_logreg": {"max_iter": 100}},
-}
+from ..conftest import base_params
+
+EVAL_PARAMS = {**base_params("evaluation"), "seeds": [0], "cv_folds": 3,
+               "classifiers": {"knn": {"n_neighbors": 11}, "l1_logreg": {"C": 1.0, "max_iter": 100, "tol": 1e-4},
+                               "end_to_end": {}}}
 
 
 # learned representations at toy size: the wiring is under test here, not the quality
-TINY = {"device": "cpu", "seed": 0, "width": 0.05, "batch_size": 16, "steps": 3, "eval_every": 3,
-        "min_cells_per_group": 2, "embed_batch_size": 128}
+TINY = {"device": "cpu", "seed": 0, "width": 0.05, "batch_size": 16, "steps": 3, "embed_batch_size": 128}
+NETS = {"deeploc": {**TINY, "eval_every": 3}, "pci": {**TINY, "min_cells_per_group": 2}, "autoencoder": TINY}
 
 
 def test_registered_pipelines():
@@ -37,9 +35,11 @@ def test_representation_and_evaluation_slice_in_memory(small_coos, caplog):
     catalog = DataCatalog(
         datasets={
             "coos_crops": MemoryDataset(small_coos, copy_mode="assign"),
-            "params:representation.texture": MemoryDataset({"distances": [1, 2], "levels": 256, "batch_size": 128}),
-            **{f"params:representation.{n}": MemoryDataset(TINY) for n in ("deeploc", "pci", "autoencoder")},
-            "params:representation.vgg16": MemoryDataset({"weights": None}),
+            "params:representation.texture": MemoryDataset({**base_params("representation.texture"),
+                                                            "distances": [1, 2], "batch_size": 128}),
+            **{f"params:representation.{n}": MemoryDataset({**base_params(f"representation.{n}"), **over})
+               for n, over in NETS.items()},
+            "params:representation.vgg16": MemoryDataset(base_params("representation.vgg16")),
             **{f"{n}_{kind}": MemoryDataset(copy_mode="assign") for n in ("deeploc", "pci", "autoencoder")
                for kind in ("model", "training_history")},
             "params:evaluation": MemoryDataset(EVAL_PARAMS),

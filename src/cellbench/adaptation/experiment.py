@@ -26,11 +26,14 @@ import pandas as pd
 import torch
 from sklearn.metrics import f1_score
 
-from .cka import linear_cka
+from cellbench.crops import Crops
+from cellbench.metadata import require_columns
+from cellbench.metrics.similarity import linear_cka
+from cellbench.representations.coda import (CodaConfig, _unit, adapt_dual, dual_model, predict, supervised_vit,
+                                            train_classifier, train_dino, train_mae, ttt_mae_predict)
+
 from .dino import eval_view
 from .pairs import CrossBatchSampler
-from .train import (_unit, adapt_dual, dual_model, predict, supervised_vit, train_classifier, train_dino,
-                    train_mae, ttt_mae_predict)
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +46,10 @@ def source_rows(meta: pd.DataFrame, column: str, source: str) -> np.ndarray:
     return np.flatnonzero((meta[column].astype(str) == str(source)).to_numpy())
 
 
-def domain_splits(meta: pd.DataFrame, source: str, columns: dict) -> dict[str, np.ndarray]:
+def domain_splits(meta: pd.DataFrame, source: str, columns) -> dict[str, np.ndarray]:
     """Row indices ``train``, ``val`` (one held-out plate) and ``test`` (another held-out plate,
     from the first batch when there are several) of ``source``."""
+    columns = _columns(columns)
     rows = source_rows(meta, columns["source"], source)
     if len(rows) == 0:
         raise ValueError(f"domain adaptation: no cells of source {source!r} in column {columns['source']}")
@@ -64,9 +68,13 @@ def domain_splits(meta: pd.DataFrame, source: str, columns: dict) -> dict[str, n
             "test": rows[plates[rows] == test]}
 
 
-def eval_size(params: dict) -> int:
+def _columns(columns) -> dict:
+    return columns.to_dict() if hasattr(columns, "to_dict") else dict(columns)
+
+
+def eval_size(config: CodaConfig) -> int:
     """Side of the centre crop the classifiers are trained and scored on (``classifier.global_size``)."""
-    return int(params["classifier"].get("global_size", 224))
+    return config.classifier.global_size
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
@@ -75,14 +83,14 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, 
             "macro_f1": float(f1_score(y_true, y_pred, labels=np.arange(n_classes), average="macro", zero_division=0))}
 
 
-def train_source(images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: str, params: dict, seed: int,
+def train_source(images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: str, params: CodaConfig, seed: int,
                  device: torch.device) -> tuple[dict, dict]:
     """Every model of one training source: DINO and DINO-CB foundations, the MAE foundation, the three
     dual models and the supervised ViT. Returns ``(models, histories)``."""
-    cols, n_classes = params["columns"], int(y.max()) + 1
+    cols, n_classes = params.columns, int(y.max()) + 1
     split = domain_splits(meta, source, cols)
     tr, va = split["train"], split["val"]
-    dino, cls = params["dino"], params["classifier"]
+    dino, cls = params.dino, params.classifier
     models, hist = {"split": split}, {}
     for kind, sampler in (("dino", None), ("cb", cross_batch_sampler(meta, tr, params))):
         state, hist[f"{kind}_pretrain"] = train_dino(images[tr], dino, seed, device, sampler=sampler)
@@ -98,22 +106,22 @@ def train_source(images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: 
     return models, hist
 
 
-def cross_batch_sampler(meta: pd.DataFrame, rows: np.ndarray, params: dict) -> CrossBatchSampler:
+def cross_batch_sampler(meta: pd.DataFrame, rows: np.ndarray, params: CodaConfig) -> CrossBatchSampler:
     """CB pairs among ``rows``: same ``columns.treatment``, different ``columns[pair_by]`` (plate)."""
-    cols = params["columns"]
-    return CrossBatchSampler(meta[cols["treatment"]].to_numpy()[rows], meta[cols[params.get("pair_by", "plate")]].to_numpy()[rows])
+    cols = params.columns
+    return CrossBatchSampler(meta[cols.treatment].to_numpy()[rows], meta[getattr(cols, params.pair_by)].to_numpy()[rows])
 
 
-def adapt_params(params: dict) -> dict:
+def adapt_params(params: CodaConfig):
     """ODA / CODA settings: the DINO settings with ``adapt`` overrides (e.g. fewer steps)."""
-    return {**params["dino"], **(params.get("adapt") or {})}
+    return params.adapt_dino()
 
 
 def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: str, target: str,
-                  params: dict, seed: int, device: torch.device) -> tuple[list[dict], dict, dict]:
+                  params: CodaConfig, seed: int, device: torch.device) -> tuple[list[dict], dict, dict]:
     """Scores of every method for ``source -> target`` (``target == source``: the in-source test
     plate, without ODA / CODA). Returns ``(rows, adapted models, adaptation histories)``."""
-    cols, n_classes = params["columns"], int(y.max()) + 1
+    cols, n_classes = _columns(params.columns), int(y.max()) + 1
     size = eval_size(params)
     if target == source:
         rows = models["split"]["test"]
@@ -123,7 +131,7 @@ def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.nd
     preds = {"supervised": predict(models["supervised"], x, size, device),
              "dual_dino": predict(models["dual_dino"], x, size, device),
              "dual_cb": predict(models["dual_cb"], x, size, device),
-             "ttt": ttt_mae_predict(models["dual_mae"], models["mae_decoder"], x, params["dino"], seed, device)}
+             "ttt": ttt_mae_predict(models["dual_mae"], models["mae_decoder"], x, params.dino, seed, device)}
     adapted, hist = {}, {}
     if target != source:
         adapt = adapt_params(params)
@@ -140,16 +148,16 @@ def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.nd
 
 
 def granularity_study(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: str, target: str,
-                      params: dict, seed: int, device: torch.device, levels=GRANULARITIES) -> list[dict]:
+                      params: CodaConfig, seed: int, device: torch.device, levels=GRANULARITIES) -> list[dict]:
     """ODA and CODA adapted on the whole target source, per batch, per plate (each unit adapted and
     scored on its own images; scores pooled over the target) and on one plate then scored on the
     whole target."""
-    cols, n_classes = params["columns"], int(y.max()) + 1
-    size = eval_size(params)
-    adapt = adapt_params(params)
     for level in levels:  # all checked before any adaptation runs
         if level not in GRANULARITIES:
             raise ValueError(f"granularity level {level!r}; expected one of {list(GRANULARITIES)}")
+    cols, n_classes = _columns(params.columns), int(y.max()) + 1
+    size = eval_size(params)
+    adapt = adapt_params(params)
     rows = source_rows(meta, cols["source"], target)
     out = []
     for level in levels:
@@ -189,3 +197,99 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     agg.columns = [f"{m}_{s}" for m, s in agg.columns]
     agg["n_seeds"] = results.groupby(keys, sort=False)["seed"].nunique()
     return agg.reset_index()
+
+
+def labelled_cells(crops: Crops, config: CodaConfig) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, list[str]]:
+    """``(images, metadata, integer labels, class names)`` of the cells left after ``drop`` (CODA
+    drops images without an MoA, e.g. the controls)."""
+    cols = config.columns
+    meta = crops.metadata
+    require_columns(meta, [cols.source, cols.batch, cols.plate, cols.treatment, cols.label], "domain_adaptation crops")
+    keep = np.ones(len(meta), bool)
+    if config.drop:
+        keep &= ~meta.eval(config.drop).to_numpy(bool)
+    rows = np.flatnonzero(keep)
+    if len(rows) == 0:
+        raise ValueError(f"domain_adaptation.drop: no cells left after dropping {config.drop!r}")
+    cells = crops.take(rows)
+    classes = sorted(cells.metadata[cols.label].astype(str).unique())
+    y = np.searchsorted(classes, cells.metadata[cols.label].astype(str).to_numpy())
+    return np.asarray(cells.images), cells.metadata, y, classes
+
+
+def chosen_sources(meta: pd.DataFrame, config: CodaConfig, key: str) -> list[str]:
+    """The sources named by ``config.<key>`` (``train_sources`` / ``targets``; null = every source),
+    each checked against the data."""
+    present = sorted(meta[config.columns.source].astype(str).unique())
+    chosen = getattr(config, key) or present
+    unknown = [s for s in chosen if s not in present]
+    if unknown:
+        raise ValueError(f"domain_adaptation.{key}: unknown source(s) {unknown}; the data has {present}")
+    return [str(s) for s in chosen]
+
+
+def run_experiment(crops: Crops, config: CodaConfig, device: torch.device):
+    """Train every method on every training source, score it on every target, adapt (ODA / CODA),
+    run the granularity study on one pair, and measure CKA and class tokens before and after.
+
+    Returns ``(per-seed results, granularity results, CKA table, class-token table, model artefact,
+    {name: history})`` with history names ``seed<k>/<source>/<model>`` and
+    ``seed<k>/<source>-to-<target>/<method>``.
+    """
+    images, meta, y, classes = labelled_cells(crops, config)
+    sources, targets = chosen_sources(meta, config, "train_sources"), chosen_sources(meta, config, "targets")
+    gran = config.granularity
+    size = eval_size(config)
+    results, gran_rows, cka_rows, histories, state = [], [], [], {}, {}
+    tokens = None
+    for seed in config.seeds:
+        for source in sources:
+            models, hist = train_source(images, meta, y, source, config, seed, device)
+            histories.update({f"seed{seed}/{source}/{name}": h for name, h in hist.items()})
+            for name in ("dual_dino", "dual_cb", "dual_mae", "supervised"):
+                state.update({f"seed{seed}/{source}/{name}/{k}": v for k, v in models[name].state_dict().items()})
+            for target in targets:
+                rows, adapted, ahist = evaluate_pair(models, images, meta, y, source, target, config, seed, device)
+                results += rows
+                histories.update({f"seed{seed}/{source}-to-{target}/{name}": h for name, h in ahist.items()})
+                if adapted:  # the same target cells for every adapted method
+                    sample = source_rows(meta, config.columns.source, target)
+                    sample = np.sort(np.random.default_rng(seed).choice(
+                        sample, min(len(sample), config.cka_cells), replace=False))
+                for method, model in adapted.items():
+                    state.update({f"seed{seed}/{source}-to-{target}/{method}/foundation/{k}": v
+                                  for k, v in model.foundation.state_dict().items()})
+                    before = models[f"dual_{ADAPTED[method]}"].foundation
+                    for layer, value in enumerate(layer_cka(before, model.foundation, images[sample], size)):
+                        cka_rows.append({"seed": seed, "method": method, "source": source, "target": target,
+                                         "layer": layer, "cka": value})
+                pair = (gran.source or sources[0], gran.target)
+                if source == pair[0] and target == (pair[1] or next(t for t in targets if t != source)):
+                    if seed in (gran.seeds or (seed,)):
+                        gran_rows += granularity_study(models, images, meta, y, source, target, config, seed, device,
+                                                       gran.levels)
+                    if tokens is None and "coda" in adapted:
+                        tokens = class_token_table(models, adapted, images, meta, source, target, config, seed, device)
+    artefact = {"model": "coda_experiment", "config": {"classes": classes, "vit": config.dino.vit.to_dict(),
+                                                        "task_depth": config.classifier.task_depth},
+                "state_dict": state}
+    return (pd.DataFrame(results), pd.DataFrame(gran_rows), pd.DataFrame(cka_rows),
+            tokens if tokens is not None else pd.DataFrame(), artefact, histories)
+
+
+def class_token_table(models, adapted, images, meta, source, target, config: CodaConfig, seed, device) -> pd.DataFrame:
+    """Class tokens of the CB foundation before and after CODA, on the in-source test plate and the target."""
+    cols, size = config.columns, eval_size(config)
+    rng = np.random.default_rng(seed)
+    n = config.umap_cells
+    tgt = source_rows(meta, cols.source, target)
+    rows = np.concatenate([models["split"]["test"], rng.choice(tgt, min(n, len(tgt)), replace=False)])
+    rows = np.sort(rows)
+    parts = []
+    for stage, foundation in (("before adaptation", models["dual_cb"].foundation), ("after CODA", adapted["coda"].foundation)):
+        emb = predict(foundation, images[rows], size, device, features=True)  # class token after the final norm
+        keep = [cols.source, cols.batch, cols.plate, cols.label]
+        table = meta.iloc[rows][keep].reset_index(drop=True)
+        parts.append(pd.concat([table.assign(stage=stage),
+                                pd.DataFrame(emb, columns=[f"cls_{i}" for i in range(emb.shape[1])])], axis=1))
+    return pd.concat(parts, ignore_index=True)

@@ -39,12 +39,19 @@ def _init(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, float(np.sqrt(2.0 / (fan_in + fan_out))))
 
 
+def _filters(width: float) -> int:
+    if not width > 0:
+        raise ValueError(f"VAE width must be > 0, got {width}")
+    return max(1, int(round(FILTERS * width)))
+
+
 class VAEEncoder(nn.Module):
-    def __init__(self, in_channels: int = 3, latent: int = 256):
+    def __init__(self, in_channels: int = 3, latent: int = 256, width: float = 1.0):
         super().__init__()
-        self.convs = nn.ModuleList([_block(in_channels, FILTERS), _block(FILTERS, FILTERS), _block(FILTERS, FILTERS)])
+        f = _filters(width)
+        self.convs = nn.ModuleList([_block(in_channels, f), _block(f, f), _block(f, f)])
         self.pool = nn.MaxPool2d(2)
-        self.head = _block(FILTERS, 2 * latent, act=False)
+        self.head = _block(f, 2 * latent, act=False)
         self.latent = latent
         _init(self)
 
@@ -56,10 +63,11 @@ class VAEEncoder(nn.Module):
 
 
 class VAEDecoder(nn.Module):
-    def __init__(self, out_channels: int = 3, latent: int = 256):
+    def __init__(self, out_channels: int = 3, latent: int = 256, width: float = 1.0):
         super().__init__()
-        self.convs = nn.ModuleList([_block(latent, FILTERS)] + [_block(FILTERS, FILTERS) for _ in range(3)])
-        self.reconstructor = nn.Sequential(nn.Conv2d(FILTERS, out_channels, 1, bias=False),
+        f = _filters(width)
+        self.convs = nn.ModuleList([_block(latent, f)] + [_block(f, f) for _ in range(3)])
+        self.reconstructor = nn.Sequential(nn.Conv2d(f, out_channels, 1, bias=False),
                                            nn.BatchNorm2d(out_channels, **BN), nn.LeakyReLU(0.01))
         self.sizes = (10, 28, 64)
         _init(self)
@@ -74,12 +82,13 @@ class VAEDecoder(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, in_channels: int = 3):
+    def __init__(self, in_channels: int = 3, width: float = 1.0):
         super().__init__()
-        self.convs = nn.ModuleList([_block(in_channels, FILTERS), _block(FILTERS, FILTERS), _block(FILTERS, FILTERS)])
+        f, h = _filters(width), max(1, int(round(64 * width)))
+        self.convs = nn.ModuleList([_block(in_channels, f), _block(f, f), _block(f, f)])
         self.pool = nn.MaxPool2d(2)
-        self.head = _block(FILTERS, 64)
-        self.logit = nn.Sequential(nn.Conv2d(64, 1, 1, bias=False), nn.BatchNorm2d(1, **BN))
+        self.head = _block(f, h)
+        self.logit = nn.Sequential(nn.Conv2d(h, 1, 1, bias=False), nn.BatchNorm2d(1, **BN))
         _init(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -95,13 +104,14 @@ class Discriminator(nn.Module):
 
 
 class VAEPlus(nn.Module):
-    """Encoder, decoder and (for VAE+) discriminator; ``embed`` gives mu."""
+    """Encoder, decoder and (for VAE+) discriminator; ``embed`` gives mu. ``width`` scales the
+    32 filters of every convolution (and the discriminator's 64); 1.0 is the published model."""
 
-    def __init__(self, in_channels: int = 3, latent: int = 256, discriminator: bool = True):
+    def __init__(self, in_channels: int = 3, latent: int = 256, discriminator: bool = True, width: float = 1.0):
         super().__init__()
-        self.encoder = VAEEncoder(in_channels, latent)
-        self.decoder = VAEDecoder(in_channels, latent)
-        self.discriminator = Discriminator(in_channels) if discriminator else None
+        self.encoder = VAEEncoder(in_channels, latent, width)
+        self.decoder = VAEDecoder(in_channels, latent, width)
+        self.discriminator = Discriminator(in_channels, width) if discriminator else None
 
     def forward(self, x: torch.Tensor, sample: bool = True):
         mu, logvar = self.encoder(x)

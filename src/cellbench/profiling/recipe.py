@@ -27,6 +27,39 @@ from .tvn import tvn
 STEPS = ("normalize", "feature_select", "tvn", "treatment")
 
 
+def check_recipe(recipe, path: str) -> None:
+    """Raise ``ConfigError`` naming ``path.<step>.<argument>`` for an unknown step or an argument
+    its function does not take; nothing runs."""
+    import inspect
+    from collections.abc import Mapping
+
+    from cellbench.config import ConfigError
+
+    if not isinstance(recipe, Mapping):
+        raise ConfigError(f"{path}: a recipe mapping expected, got {recipe!r}")
+    unknown = [k for k in recipe if k not in STEPS and k != "description"]
+    if unknown:
+        raise ConfigError(f"{path}.{unknown[0]}: unknown recipe step; expected {list(STEPS)} (and description)")
+    funcs = {"normalize": normalize, "feature_select": feature_select, "tvn": tvn, "treatment": treatment_profiles}
+    for step, func in funcs.items():
+        value = recipe.get(step)
+        if not value:
+            continue
+        if step == "feature_select" and isinstance(value, (list, str)):
+            value = {"operation": value}
+        items = [value] if isinstance(value, Mapping) else value
+        if step != "normalize" and not isinstance(value, Mapping):
+            raise ConfigError(f"{path}.{step}: a mapping of arguments expected, got {value!r}")
+        known = [n for n in inspect.signature(func).parameters if n != "profiles"]
+        for k, args in enumerate(items):
+            where = f"{path}.{step}" if isinstance(value, Mapping) else f"{path}.{step}[{k}]"
+            if not isinstance(args, Mapping):
+                raise ConfigError(f"{where}: a mapping of arguments expected, got {args!r}")
+            bad = [a for a in args if a not in known]
+            if bad:
+                raise ConfigError(f"{where}.{bad[0]}: unknown argument of {func.__name__}; known {known}")
+
+
 def apply_recipe(profiles: pd.DataFrame, recipe: dict, control: str = "Metadata_Control == True") -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(normalised well/site profiles, treatment profiles)`` of one recipe (controls excluded from
     the treatment profiles)."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
+
+from cellbench.config import Config, one_of
 
 from cellbench.metadata import require_columns
 
@@ -55,3 +59,37 @@ def treatment_profiles(profiles: pd.DataFrame, treatment: list[str] = ("Metadata
         out.insert(len(treatment), col, grouped[col].agg(lambda v: ",".join(sorted(set(map(str, v))))).to_numpy())
     out.insert(len(treatment), "Metadata_Count", grouped.size().to_numpy().astype(np.int64))
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class WellsConfig(Config):
+    """``treatments.wells``: which feature layer (null: the table's only one), the summary
+    operation and the well-level metadata kept (``strata``, constant within a well)."""
+
+    layer: str | None
+    operation: str
+    strata: tuple[str, ...]
+
+    def check(self, path: str) -> None:
+        one_of(path, "operation", self.operation, ("mean", "median"))
+
+
+@dataclasses.dataclass(frozen=True)
+class SummaryConfig(Config):
+    """``treatments.summaries.<name>``: ``sd: true`` adds each feature's SD (seed 003's Mean+S.D.)."""
+
+    sd: bool
+
+
+def well_profiles(features: dict, config: WellsConfig, summary: SummaryConfig) -> pd.DataFrame:
+    """Well profiles of one representation's ``{layer: table or loader}``: ``operation`` of each
+    feature over a well's cells, or its mean and SD with ``summary.sd``."""
+    from .aggregate import aggregate
+
+    layer = config.layer or (next(iter(features)) if len(features) == 1 else None)
+    if layer not in features:
+        raise ValueError(f"treatments.wells.layer: no feature table {layer!r}; have {sorted(features)}")
+    table = features[layer]() if callable(features[layer]) else features[layer]
+    if summary.sd:
+        return mean_sd_profiles(table, strata=list(config.strata))
+    return aggregate(table, strata=list(config.strata), operation=config.operation, compute_object_count=False)

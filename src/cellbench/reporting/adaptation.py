@@ -126,3 +126,41 @@ def umap_figure(embeddings: pd.DataFrame, label: str, source: str, seed: int = 0
                 ax.legend(fontsize=6, markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5))
     fig.tight_layout()
     return fig
+
+
+def domain_adaptation_report(results: pd.DataFrame, granularity: pd.DataFrame, cka: pd.DataFrame):
+    """``(summary, Markdown, matrix heat map, granularity figure, CKA figure, MLflow metrics)``:
+    means and SDs over seeds, the in-source / out-of-source gaps, the matrices and the studies.
+    MLflow metrics are ``da/{method}/{source}-to-{target}/{metric}`` (MLflow forbids ``>``)."""
+    from cellbench.adaptation.experiment import summarise
+
+    from .tables import frame_markdown
+
+    if results.empty:
+        raise ValueError("domain_adaptation: no results (check train_sources, targets and seeds)")
+    summary = summarise(results)
+    gaps = pd.concat({m: gap_table(summary, m) for m in ("accuracy", "macro_f1")}, axis=1)
+    gaps.columns = [f"{m}_{k}" for m, k in gaps.columns]
+    md = ["# Domain adaptation: source x target", "",
+          f"Seeds: {sorted(results['seed'].unique())}; per-image scores on every image of the target "
+          "(the diagonal: the in-source held-out plate).", "",
+          "## In-source vs out-of-source (mean of the matrix cells, %)", "",
+          frame_markdown(100 * gaps), "", "## Accuracy", "", matrix_markdown(summary, "accuracy"),
+          "## Macro-F1", "", matrix_markdown(summary, "macro_f1")]
+    gsum = pd.DataFrame()
+    if not granularity.empty:
+        gsum = summarise(granularity)
+        md += ["## Granularity (ODA / CODA)", "", frame_markdown(gsum.assign(**{c: 100 * gsum[c] for c in gsum.columns
+                                                                if c.startswith(("accuracy", "macro"))}), index=False), ""]
+    metrics = {f"da/{r.method}/{r.source}-to-{r.target}/{m}": {"value": float(getattr(r, f"{m}_mean")), "step": 0}
+               for r in summary.itertuples() for m in ("accuracy", "macro_f1")}
+    for r in gsum.itertuples():
+        metrics[f"da_granularity/{r.method}/{r.granularity}/accuracy"] = {"value": float(r.accuracy_mean), "step": 0}
+    heat = matrix_heatmap(summary, "accuracy", "Per-image accuracy (%), source x target, mean over seeds")
+    if gsum.empty or cka.empty:
+        raise ValueError("domain_adaptation: the granularity study and CKA need at least one source -> target "
+                         "pair (targets other than the training source, granularity.levels not empty)")
+    pair = gsum[["source", "target"]].iloc[0]
+    same_seeds = summarise(results[results["seed"].isin(granularity["seed"].unique())])
+    ref = same_seeds[(same_seeds["source"] == pair["source"]) & (same_seeds["target"] == pair["target"])]
+    return summary, "\n".join(md), heat, granularity_figure(gsum, ref), cka_figure(cka), metrics

@@ -121,3 +121,17 @@ def profiling_tables_markdown(matching: pd.DataFrame, columns: dict[str, list[st
         lines.append(f"| {f} | {int(sub['n_features'].iloc[0])} | {100 * sub['nsc'].mean():.1f} | "
                      f"{100 * sub['nscb'].mean():.1f} | {100 * (sub['nscb'] - sub['nsc']).mean():+.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def combine_moa_matching(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict]:
+    """One table of every feature set's profiling variants (columns ``features`` and ``summary``:
+    ``mean`` or ``mean_sd``, from keys ``<features>`` and ``<features>_mean_sd``) and its MLflow
+    metrics ``treatments/<features>/<summary>/<variant>/<metric>``."""
+    parts = [t.assign(features=name.removesuffix("_mean_sd"), summary="mean_sd" if name.endswith("_mean_sd") else "mean")
+             for name, t in tables.items()]
+    table = pd.concat(parts, ignore_index=True)
+    table = table[["features", "summary"] + [c for c in table.columns if c not in ("features", "summary")]]
+    metrics = {f"treatments/{r.features}/{r.summary}/{r.variant}/{m}": {"value": float(getattr(r, m)), "step": 0}
+               for r in table.itertuples()
+               for m in ("nsc", "nscb", "map_moa", "replicate_accuracy", "group_accuracy") if pd.notna(getattr(r, m))}
+    return table, metrics

@@ -3,9 +3,13 @@ control cell to the cell nearest each treatment's mean (Lafarge et al. 2019, Fig
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import torch
+
+from cellbench.config import Config, positive
 
 from .figures import composite_rgb, plt
 
@@ -77,3 +81,45 @@ def interpolation_figure(model: torch.nn.Module, images: np.ndarray, control: in
     fig.suptitle(title or "Latent interpolation: control cell -> cell nearest each treatment's mean", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEFiguresConfig(Config):
+    """``treatments.vae_figures``: cells shown (``query``), one per ``group`` value, and the number
+    of interpolation ``steps``."""
+
+    input_size: int
+    group: str
+    query: str | None
+    control_column: str
+    steps: int
+    seed: int
+
+    def check(self, path: str) -> None:
+        positive(path, input_size=self.input_size, steps=self.steps)
+
+
+def vae_figures(crops, models: dict[str, torch.nn.Module], mu_table: pd.DataFrame, config: VAEFiguresConfig):
+    """``(reconstructions, interpolation)``: one cell per ``group`` value (and a control) beside
+    each model's reconstruction; VAE+ latent interpolation from a control cell to the cell nearest
+    each group's mean in ``mu_table`` (the VAE+ features). ``models`` maps AE / VAE / VAE+ to networks."""
+    from cellbench.metadata import feature_columns
+    from cellbench.training.preprocess import max_normalise
+
+    size, group = config.input_size, config.group
+    meta = crops.metadata
+    rng = np.random.default_rng(config.seed)
+    pool = meta.query(config.query) if config.query else meta
+    rows = [int(rng.choice(idx)) for _, idx in pool.groupby(group, sort=True).indices.items()]
+    rows = pool.index.to_numpy()[rows]
+    recon = reconstruction_figure(max_normalise(np.asarray(crops.take(rows).images), size),
+                                  meta.loc[rows, group].astype(str).tolist(), models)
+    mu = mu_table[feature_columns(mu_table)].to_numpy()
+    subset = np.flatnonzero(meta.index.isin(pool.index))
+    control = meta[config.control_column].to_numpy(bool)
+    ctrl, targets = interpolation_targets(mu[subset], meta.iloc[subset], group, control[subset])
+    chosen = np.array([ctrl] + list(targets.values()))
+    imgs = max_normalise(np.asarray(crops.take(subset[chosen]).images), size)
+    with torch.no_grad():
+        interp = interpolation_figure(models["VAE+"], imgs, 0, {k: i + 1 for i, k in enumerate(targets)}, config.steps)
+    return recon, interp

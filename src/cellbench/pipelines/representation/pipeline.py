@@ -1,24 +1,16 @@
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import (
-    autoencoder_representation,
-    deeploc_representation,
-    pci_representation,
-    texture_features,
-    vgg16_representation,
-)
+from .nodes import features, trained_features
 
-# representation name -> (node function (crops, params) -> tables [, model, history], learned?)
-REPRESENTATIONS = {
-    "texture": (texture_features, False),
-    "deeploc": (deeploc_representation, True),
-    "pci": (pci_representation, True),
-    "autoencoder": (autoencoder_representation, True),
-    "vgg16": (vgg16_representation, False),
-}
+# representation name -> learned? (its method in cellbench.representations has the same name)
+REPRESENTATIONS = {"texture": False, "deeploc": True, "pci": True, "autoencoder": True, "vgg16": False}
 
 
-def _instance(name: str, func, learned: bool) -> Pipeline:
+def _instance(name: str, learned: bool) -> Pipeline:
+    base = trained_features if learned else features
+    func = update_wrapper(partial(base, name=name), base)
     outputs = ["features", "model", "training_history"] if learned else "features"
     out_map = {"features": f"{name}_features"}
     if learned:
@@ -33,4 +25,4 @@ def _instance(name: str, func, learned: bool) -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return sum((_instance(n, f, learned) for n, (f, learned) in REPRESENTATIONS.items()), Pipeline([]))
+    return sum((_instance(n, learned) for n, learned in REPRESENTATIONS.items()), Pipeline([]))

@@ -1,3 +1,5 @@
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Node, Pipeline, pipeline
 
 from ..ingestion import namespaced as namespaced_ingestion
@@ -26,6 +28,8 @@ def _feature_set(name: str, func, learned: bool) -> Pipeline:
         outputs += [f"treatment_{name}_model", f"treatment_{name}_training_history"]
     group = "weak" if name.startswith("resnet") else "vae"
     params = "params:treatments.texture" if name == "texture" else f"params:treatments.{group}.{name}"
+    if learned:
+        func = update_wrapper(partial(func, name=name), func)
     nodes = [Node(func, ["treatment_crops", params], outputs if learned else outputs[0], name="features",
                   namespace=f"treatments.{name}")]
     profiles = Pipeline([])

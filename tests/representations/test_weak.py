@@ -6,13 +6,7 @@ import torch
 
 from cellbench.models import ResNet18, SequenceClassifier
 from cellbench.training.preprocess import half_max_normalise
-from cellbench.training.weak import (
-    class_uniform_indices,
-    mixup,
-    random_shift,
-    sequence_indices,
-    train_weakly_supervised,
-)
+from cellbench.representations.weak import class_uniform_indices, mixup, random_shift, sequence_indices
 
 
 def test_resnet18_matches_its_specification():
@@ -69,14 +63,41 @@ def test_class_uniform_sampling_and_normalisation():
     assert (shifted.sum(dim=(1, 2, 3)) >= 49).all() and (shifted == 0).any()
 
 
+def _weak(name="resnet_plain", **over):
+    from cellbench.representations.weak import WeakConfig
+
+    from ..conftest import base_params
+
+    return WeakConfig.from_params({**base_params(f"treatments.weak.{name}"), "width": 0.125, "steps": 2,
+                                   "batch_size": 8, "device": "cpu", **over}, f"treatments.weak.{name}")
+
+
 def test_weak_training_runs_each_regulariser():
+    from cellbench.representations.weak import train
+
     rng = np.random.default_rng(0)
     imgs = half_max_normalise(rng.integers(0, 1000, (40, 3, 32, 32)).astype(np.uint16))
     labels, batches = np.repeat(np.arange(4), 10), np.tile(np.arange(2), 20)
-    for reg in ("none", "mixup", "gru"):
-        model, classes, hist = train_weakly_supervised(imgs, labels, batches, {"regulariser": reg, "width": 0.125,
-                                                                               "steps": 2, "batch_size": 8},
-                                                       0, torch.device("cpu"))
+    for name in ("resnet_plain", "resnet_mixup", "resnet_gru"):
+        model, classes, hist = train(imgs, labels, batches, _weak(name), torch.device("cpu"))
         assert len(hist["train_loss"]) == 2 and list(classes) == [0, 1, 2, 3]
-    with pytest.raises(ValueError, match="regulariser"):
-        train_weakly_supervised(imgs, labels, batches, {"regulariser": "dropout"}, 0, torch.device("cpu"))
+    from cellbench.config import ConfigError
+    with pytest.raises(ConfigError, match=r"treatments\.weak\.resnet_plain\.regulariser: 'dropout' is not one of"):
+        _weak(regulariser="dropout")
+    with pytest.raises(ConfigError, match=r"treatments\.weak\.resnet_plain\.layers"):
+        _weak(layers=["conv9"])
+
+
+def test_weak_represent_embeds_every_cell():
+    import pandas as pd
+
+    from cellbench.crops import Crops
+    from cellbench.representations.weak import represent
+
+    rng = np.random.default_rng(1)
+    meta = pd.DataFrame({"Metadata_Treatment": np.repeat(["a", "b"], 6), "Metadata_Batch": np.tile(["w1", "w2"], 6),
+                         "Metadata_Replicate": np.tile([1, 2, 3], 4)})
+    crops = Crops(rng.integers(0, 1000, (12, 3, 32, 32)).astype(np.uint16), meta)
+    result = represent(crops, _weak("resnet_mixup"), torch.device("cpu"))
+    assert list(result.layers) == ["res4a"] and len(result.layers["res4a"]) == 12
+    assert result.artefact["classes"] == ["a", "b"] and result.config.regulariser == "mixup"

@@ -1,0 +1,91 @@
+"""The schema of every parameter section, checked before any node does work.
+
+``SECTIONS`` maps each top-level key of ``conf/*/parameters*.yml`` to its typed configuration;
+:func:`validate_parameters` builds them all from a run's merged parameters (``--env`` and
+``--params`` included), so a misspelt or unknown key anywhere stops the run before it starts, with
+an error naming the full parameter path (``cellbench.hooks.ValidateParameters`` calls it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from cellbench.benchmark import EvaluationConfig
+from cellbench.config import Config, ConfigError
+from cellbench.ingest.sources import IngestionConfig
+from cellbench.profiling.summarize import SummaryConfig, WellsConfig
+from cellbench.profiling.variants import ProfilingConfig
+from cellbench.reporting.montage import MontageConfig
+from cellbench.reporting.vae import VAEFiguresConfig
+from cellbench.representations.coda import CodaConfig
+from cellbench.representations.deeploc import DeepLocConfig
+from cellbench.representations.pci import AutoencoderConfig, PCIConfig
+from cellbench.representations.texture import ChannelTextureConfig, TextureConfig
+from cellbench.representations.vae import VAEConfig
+from cellbench.representations.vgg16 import VGG16Config
+from cellbench.representations.weak import WeakConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class RepresentationConfig(Config):
+    """``representation``: one section per representation of the COOS benchmark."""
+
+    texture: TextureConfig
+    deeploc: DeepLocConfig
+    pci: PCIConfig
+    autoencoder: AutoencoderConfig
+    vgg16: VGG16Config
+
+
+@dataclasses.dataclass(frozen=True)
+class TableConfig(Config):
+    """``treatments.table``: the title and the ``{column: [summary, variant]}`` of the Markdown table."""
+
+    title: str
+    columns: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class TreatmentsConfig(Config):
+    """``treatments``: the simulated treatment screen and its feature sets."""
+
+    ingestion: IngestionConfig
+    montage: MontageConfig
+    texture: ChannelTextureConfig
+    weak: Mapping[str, WeakConfig]
+    vae: Mapping[str, VAEConfig]
+    wells: WellsConfig
+    profiling: ProfilingConfig
+    summaries: Mapping[str, SummaryConfig]
+    table: TableConfig
+    vae_figures: VAEFiguresConfig
+
+
+SECTIONS: dict[str, type[Config]] = {
+    "ingestion": IngestionConfig,
+    "representation": RepresentationConfig,
+    "evaluation": EvaluationConfig,
+    "profiling": ProfilingConfig,
+    "treatments": TreatmentsConfig,
+    "domain_adaptation": CodaConfig,
+}
+
+
+def validate_parameters(params: Mapping[str, Any]) -> dict[str, Config]:
+    """``{section: configuration}`` of every section present; an unknown top-level key or any bad
+    value raises :class:`ConfigError` naming its path."""
+    unknown = [k for k in params if k not in SECTIONS]
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown parameter section; known sections {sorted(SECTIONS)}")
+    return {k: SECTIONS[k].from_params(v, k) for k, v in params.items()}
+
+
+def section(params: Mapping[str, Any], path: str, cls: type[Config]) -> Config:
+    """``cls`` built from ``params`` (a node's parameter section at ``path``)."""
+    return cls.from_params(params, path)
+
+
+__all__ = ["SECTIONS", "ConfigError", "RepresentationConfig", "TableConfig", "TreatmentsConfig", "section",
+           "validate_parameters"]

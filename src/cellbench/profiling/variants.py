@@ -1,0 +1,126 @@
+"""Every profiling recipe of a configuration on one table of well profiles: treatment profiles,
+NSC / NSCB 1-NN MoA matching, MoA retrieval mAP (copairs conventions) and well-level replicate /
+group accuracy, per variant. ``ProfilingConfig`` is the ``profiling`` section."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from cellbench.config import Config, ConfigError, positive
+from cellbench.metadata import feature_columns
+from cellbench.metrics.retrieval import (average_precision, mean_average_precision, nearest_neighbour_matching,
+                                        nsc_nscb)
+
+from .recipe import apply_recipe, check_recipe
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class MapConfig(Config):
+    """``profiling.map``: the permutation null of mAP (size, significance threshold, seed)."""
+
+    null_size: int
+    threshold: float
+    seed: int
+
+    def check(self, path: str) -> None:
+        positive(path, null_size=self.null_size, threshold=self.threshold)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfilingColumns(Config):
+    """``profiling.columns``: the metadata columns of the MoA protocol."""
+
+    moa: str
+    compound: str
+    batch: str
+    plate: str
+    treatment: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfilingConfig(Config):
+    """``profiling`` (and ``treatments.profiling``): control wells, columns, mAP and the recipes."""
+
+    control: str
+    columns: ProfilingColumns
+    map: MapConfig
+    variants: dict
+    metric_prefix: str
+
+    def check(self, path: str) -> None:
+        if not self.variants:
+            raise ConfigError(f"{path}.variants: no recipe given")
+        for name, recipe in self.variants.items():
+            check_recipe(recipe, f"{path}.variants.{name}")
+
+
+class VariantResults(NamedTuple):
+    profiles: dict[str, pd.DataFrame]
+    table: pd.DataFrame
+    per_treatment: pd.DataFrame
+    metrics: dict
+
+
+def moa_map(treatments: pd.DataFrame, feats: np.ndarray, config: MapConfig, moa: str, compound: str) -> dict:
+    """MoA retrieval mAP over treatments: positives share the MoA but not the compound."""
+    ap = average_precision(treatments, feats, pos_sameby=[moa], pos_diffby=[compound], neg_sameby=[], neg_diffby=[moa])
+    maps = mean_average_precision(ap, [moa], null_size=config.null_size, threshold=config.threshold, seed=config.seed)
+    return {"map_moa": float(maps["mean_average_precision"].mean()),
+            "map_moa_significant": int(maps["below_corrected_p"].sum()), "map_moa_n": len(maps)}
+
+
+def well_matching(wells: pd.DataFrame, control: str, moa: str, compound: str, plate: str,
+                  treatment: list[str]) -> dict:
+    """Well-level 1-NN (cosine) accuracy of the normalised, non-control well profiles.
+
+    * replicate accuracy: the nearest well on another plate is a replicate (same treatment);
+    * group accuracy: the nearest well of another compound has the same MoA.
+    Wells with no allowed neighbour are left out of each rate.
+    """
+    treated = wells.drop(index=wells.query(control).index).reset_index(drop=True)
+    missing = [c for c in [plate, *treatment, moa, compound] if c not in treated.columns]
+    if missing or treated.empty:
+        return {"replicate_accuracy": np.nan, "group_accuracy": np.nan}
+    feats = treated[feature_columns(treated)].to_numpy()
+    key = treated[treatment].astype(str).agg("@".join, axis=1).rename("_treatment")
+    rep = nearest_neighbour_matching(pd.concat([treated[[plate]], key], axis=1), feats, "_treatment", exclude_same=[plate])
+    grp = nearest_neighbour_matching(treated[[moa, compound]], feats, moa, exclude_same=[compound])
+    return {"replicate_accuracy": float(rep.loc[rep.neighbour >= 0, "correct"].mean()),
+            "group_accuracy": float(grp.loc[grp.neighbour >= 0, "correct"].mean())}
+
+
+def profile_variants(wells: pd.DataFrame, config: ProfilingConfig) -> VariantResults:
+    """Every recipe of ``config.variants`` on ``wells``; MLflow metrics ``<metric_prefix>/<variant>/<metric>``."""
+    cols = config.columns
+    moa, compound, batch, plate, treatment = cols.moa, cols.compound, cols.batch, cols.plate, list(cols.treatment)
+    control = config.control
+    profiles, rows, per_treatment = {}, [], []
+    for name, recipe in config.variants.items():
+        normalised, treatments = apply_recipe(wells, recipe, control=control)
+        treatments = treatments[treatments[moa].notna()].reset_index(drop=True)
+        feats = treatments[feature_columns(treatments)].to_numpy()
+        res = nsc_nscb(treatments, feats, moa=moa, compound=compound, batch=batch)
+        row = {"variant": name, "description": recipe.get("description", ""), "n_features": feats.shape[1],
+               **{k: v for k, v in res.items() if not k.endswith("_table") and k != "nscb_dropped_moas"},
+               "nscb_dropped_moas": "; ".join(res["nscb_dropped_moas"])}
+        row.update(moa_map(treatments, feats, config.map, moa, compound))
+        row.update(well_matching(normalised, control, moa, compound, plate, treatment))
+        rows.append(row)
+        log.info("profiling variant %s: NSC %.1f %%, NSCB %.1f %%, MoA mAP %.3f", name, 100 * row["nsc"],
+                 100 * row["nscb"], row["map_moa"])
+        profiles[name] = treatments
+        for kind in ("nsc", "nscb"):
+            t = res[f"{kind}_table"]
+            per_treatment.append(pd.DataFrame({"variant": name, "protocol": kind, "treatment": t["Metadata_Treatment"]
+                                               if "Metadata_Treatment" in t else t[compound],
+                                               "moa": t[moa], "predicted": t["predicted"], "correct": t["correct"]}))
+    metrics = {f"{config.metric_prefix}/{r['variant']}/{m}": {"value": float(r[m]), "step": 0}
+               for r in rows for m in ("nsc", "nscb", "map_moa")}
+    return VariantResults(profiles, pd.DataFrame(rows), pd.concat(per_treatment, ignore_index=True), metrics)
