@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cellbench.metadata import require_columns
+from cellbench.metadata import feature_columns, require_columns
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -246,3 +246,23 @@ def pairwise_distance_score(feats: np.ndarray, image: np.ndarray, label: np.ndar
         raise ValueError("pairwise_distance_score: no label has two images and a different-label image")
     out = pd.DataFrame(rows)
     return pd.concat([out, pd.DataFrame([{"label": "overall", "score": out["score"].mean()}])], ignore_index=True)
+
+
+def well_matching(wells: pd.DataFrame, control: str, moa: str, compound: str, plate: str,
+                  treatment: list[str]) -> dict:
+    """Well-level 1-NN (cosine) accuracy of the normalised, non-control well profiles.
+
+    * replicate accuracy: the nearest well on another plate is a replicate (same treatment);
+    * group accuracy: the nearest well of another compound has the same MoA.
+    Wells with no allowed neighbour are left out of each rate.
+    """
+    treated = wells.drop(index=wells.query(control).index).reset_index(drop=True)
+    missing = [c for c in [plate, *treatment, moa, compound] if c not in treated.columns]
+    if missing or treated.empty:
+        return {"replicate_accuracy": np.nan, "group_accuracy": np.nan}
+    feats = treated[feature_columns(treated)].to_numpy()
+    key = treated[treatment].astype(str).agg("@".join, axis=1).rename("_treatment")
+    rep = nearest_neighbour_matching(pd.concat([treated[[plate]], key], axis=1), feats, "_treatment", exclude_same=[plate])
+    grp = nearest_neighbour_matching(treated[[moa, compound]], feats, moa, exclude_same=[compound])
+    return {"replicate_accuracy": float(rep.loc[rep.neighbour >= 0, "correct"].mean()),
+            "group_accuracy": float(grp.loc[grp.neighbour >= 0, "correct"].mean())}

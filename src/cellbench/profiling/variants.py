@@ -13,8 +13,7 @@ import pandas as pd
 
 from cellbench.config import Config, ConfigError, positive
 from cellbench.metadata import feature_columns
-from cellbench.metrics.retrieval import (average_precision, mean_average_precision, nearest_neighbour_matching,
-                                        nsc_nscb)
+from cellbench.metrics.retrieval import average_precision, mean_average_precision, nsc_nscb, well_matching
 
 from .recipe import apply_recipe, check_recipe
 
@@ -74,26 +73,6 @@ def moa_map(treatments: pd.DataFrame, feats: np.ndarray, config: MapConfig, moa:
     maps = mean_average_precision(ap, [moa], null_size=config.null_size, threshold=config.threshold, seed=config.seed)
     return {"map_moa": float(maps["mean_average_precision"].mean()),
             "map_moa_significant": int(maps["below_corrected_p"].sum()), "map_moa_n": len(maps)}
-
-
-def well_matching(wells: pd.DataFrame, control: str, moa: str, compound: str, plate: str,
-                  treatment: list[str]) -> dict:
-    """Well-level 1-NN (cosine) accuracy of the normalised, non-control well profiles.
-
-    * replicate accuracy: the nearest well on another plate is a replicate (same treatment);
-    * group accuracy: the nearest well of another compound has the same MoA.
-    Wells with no allowed neighbour are left out of each rate.
-    """
-    treated = wells.drop(index=wells.query(control).index).reset_index(drop=True)
-    missing = [c for c in [plate, *treatment, moa, compound] if c not in treated.columns]
-    if missing or treated.empty:
-        return {"replicate_accuracy": np.nan, "group_accuracy": np.nan}
-    feats = treated[feature_columns(treated)].to_numpy()
-    key = treated[treatment].astype(str).agg("@".join, axis=1).rename("_treatment")
-    rep = nearest_neighbour_matching(pd.concat([treated[[plate]], key], axis=1), feats, "_treatment", exclude_same=[plate])
-    grp = nearest_neighbour_matching(treated[[moa, compound]], feats, moa, exclude_same=[compound])
-    return {"replicate_accuracy": float(rep.loc[rep.neighbour >= 0, "correct"].mean()),
-            "group_accuracy": float(grp.loc[grp.neighbour >= 0, "correct"].mean())}
 
 
 def profile_variants(wells: pd.DataFrame, config: ProfilingConfig) -> VariantResults:
