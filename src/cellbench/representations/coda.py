@@ -16,8 +16,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ from cellbench.ingest.sources import IngestionConfig
 from cellbench.models.vit import DINOHead, DINOModel, DualModel, MAEDecoder, ViT, mae_loss
 from cellbench.training.augment import random_crop, random_flips
 from cellbench.training.device import autocast, prepare_model, seed_everything
+from cellbench.training.distributed import current, sync_batchnorm
 from cellbench.training.loops import Progress, batches as _batches
 from cellbench.training.preprocess import max_normalise
 
@@ -135,6 +138,7 @@ class DinoConfig(Config):
     teacher_temp_warmup_fraction: float
     freeze_last_layer_epochs: float
     clip_grad: float
+    pretrained: str | None
     mae: MAEConfig
     ttt: TTTConfig
 
@@ -143,6 +147,9 @@ class DinoConfig(Config):
                  batch_size=self.batch_size, lr=self.lr, student_temp=self.student_temp, teacher_temp=self.teacher_temp)
         non_negative(path, n_local=self.n_local, min_lr=self.min_lr, clip_grad=self.clip_grad,
                      freeze_last_layer_epochs=self.freeze_last_layer_epochs)
+        if self.pretrained is not None and not Path(self.pretrained).is_file():
+            raise ConfigError(f"{path}.pretrained: no file {self.pretrained!r} (a DeiT-S/16 or DINO ViT-S/16 "
+                              "checkpoint, .pth or .safetensors); null trains from scratch")
         for key in ("warmup_fraction", "teacher_temp_warmup_fraction", "momentum_teacher", "center_momentum"):
             if not 0 <= getattr(self, key) <= 1:
                 raise ConfigError(f"{path}.{key}: must be in [0, 1], got {getattr(self, key)}")
@@ -280,8 +287,12 @@ def new_dino(config: DinoConfig, in_channels: int, seed: int) -> DinoState:
     cfg = vit_config(config.vit, in_channels)
     head = config.head
     out_dim = head.out_dim
-    student = DINOModel(ViT(**cfg, drop_path=config.vit.drop_path),
-                        DINOHead(cfg["dim"], out_dim, head.hidden, head.bottleneck, head.use_bn))
+    backbone = ViT(**cfg, drop_path=config.vit.drop_path)
+    if config.pretrained:  # e.g. ImageNet DeiT-S/16 or DINO ViT-S/16, as the seed's foundation starts
+        from cellbench.models.pretrained import load_vit
+
+        load_vit(backbone, config.pretrained)
+    student = DINOModel(backbone, DINOHead(cfg["dim"], out_dim, head.hidden, head.bottleneck, head.use_bn))
     teacher = copy.deepcopy(student)
     for blk in teacher.backbone.blocks:  # the teacher has no stochastic depth
         blk.drop_path.p = 0.0
@@ -305,6 +316,10 @@ def train_dino(images: np.ndarray, config: DinoConfig, seed: int, device: torch.
     state = copy.deepcopy(init) if init is not None else new_dino(config, in_channels or images.shape[1], seed)
     student, teacher = prepare_model(state.student, device), prepare_model(state.teacher, device)
     center = state.center.to(device)
+    ctx = current()  # torchrun: each process takes its slice of every global batch of views
+    net = ctx.wrap(student, device)
+    if ctx.active or os.environ.get("CELLBENCH_GLOBAL_BN") == "1":
+        sync_batchnorm(teacher, device)  # the teacher's head BatchNorm sees the global batch too
     steps, batch = config.steps, min(config.batch_size, len(images))
     lr = cosine_schedule(config.lr, config.min_lr, steps, int(config.warmup_fraction * steps))
     wd = cosine_schedule(config.weight_decay, config.weight_decay_end, steps)
@@ -328,11 +343,11 @@ def train_dino(images: np.ndarray, config: DinoConfig, seed: int, device: torch.
         idx = next(batches)
         anchor = _unit(images[idx])
         partner = _unit(images[sampler.sample(idx, rng)]) if sampler is not None else None
-        views = [v.to(device) for v in multicrop(anchor, rng, g_size, l_size, n_local, partner)]
+        views = [ctx.shard(v).to(device) for v in multicrop(anchor, rng, g_size, l_size, n_local, partner)]
         with autocast(device):
             with torch.no_grad():
                 t_out = teacher(views[:2]).float()
-            s_out = student(views).float()
+            s_out = net(views).float()
             loss = dino_loss(s_out, t_out, center, len(views), s_temp, float(temps[step]))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"DINO loss is {float(loss)} at step {step}; lower lr")
@@ -344,7 +359,7 @@ def train_dino(images: np.ndarray, config: DinoConfig, seed: int, device: torch.
             student.head.last_v.grad = None
         opt.step()
         ema_update(student, teacher, float(mom[step]))
-        center = update_center(center, t_out, config.center_momentum)
+        center = update_center(center, ctx.gather(t_out), config.center_momentum)
         history["dino_loss"].append((step + 1, float(loss.detach())))
         progress.update(step + 1, float(loss.detach()))
     student.eval()
@@ -429,7 +444,12 @@ def dual_model(foundation: ViT, n_classes: int, config: ClassifierConfig, seed: 
 def supervised_vit(config: DinoConfig, in_channels: int, n_classes: int, seed: int) -> ViT:
     """The supervised baseline: the foundation's ViT with a classification head, trained end to end."""
     torch.manual_seed(seed)
-    return ViT(**vit_config(config.vit, in_channels), drop_path=config.vit.drop_path, n_classes=n_classes)
+    model = ViT(**vit_config(config.vit, in_channels), drop_path=config.vit.drop_path, n_classes=n_classes)
+    if config.pretrained:
+        from cellbench.models.pretrained import load_vit
+
+        load_vit(model, config.pretrained)
+    return model
 
 
 def adapt_dual(dual: DualModel, state: DinoState, images: np.ndarray, config: DinoConfig, seed: int, device: torch.device,

@@ -28,6 +28,7 @@ from cellbench.metrics import balanced_error
 from cellbench.models import DeepLoc
 from cellbench.training.augment import five_crops, random_crop, random_flips, random_rot90
 from cellbench.training.device import autocast, prepare_model, seed_everything, to_device
+from cellbench.training.distributed import current
 from cellbench.training.embed import embed_crops
 from cellbench.training.loops import Progress, batches as shuffled_batches, optimiser_step
 from cellbench.training.preprocess import percentile_stretch
@@ -96,6 +97,8 @@ def train(images: np.ndarray, labels: np.ndarray, config: DeepLocConfig, device:
     idx = np.arange(len(labels))
     train_idx, val_idx = train_test_split(idx, test_size=config.val_fraction, stratify=y_idx, random_state=seed)
     model = prepare_model(DeepLoc(images.shape[1], len(classes), config.width, config.crop), device)
+    ctx = current()  # torchrun: each process trains on its slice of every global batch
+    net = ctx.wrap(model, device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     decay_rate, decay_steps = config.decay_rate, config.decay_steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: decay_rate ** (t // decay_steps))
@@ -110,9 +113,9 @@ def train(images: np.ndarray, labels: np.ndarray, config: DeepLocConfig, device:
         b = train_idx[next(batches)]
         x = torch.from_numpy(images[b])
         x = random_rot90(random_flips(random_crop(x, crop, rng), rng), rng, config.rot90)
-        y = torch.from_numpy(y_idx[b]).to(device)
+        y = ctx.shard(torch.from_numpy(y_idx[b])).to(device)
         with autocast(device):
-            loss = loss_fn(model(to_device(x, device)).float(), y)
+            loss = loss_fn(net(to_device(ctx.shard(x), device)).float(), y)
         optimiser_step(opt, loss)
         sched.step()
         history["train_loss"].append((step, float(loss.detach())))

@@ -24,6 +24,7 @@ from cellbench.crops import Crops
 from cellbench.models import ConvAutoencoder, PairedCellInpainting
 from cellbench.training.augment import random_flips
 from cellbench.training.device import autocast, prepare_model, seed_everything, to_device
+from cellbench.training.distributed import current
 from cellbench.training.embed import embed_crops
 from cellbench.training.loops import Progress, batches as shuffled_batches, optimiser_step
 from cellbench.training.preprocess import minmax_per_crop
@@ -107,6 +108,8 @@ def train_pci(images: np.ndarray, groups: np.ndarray, config: PCIConfig, device:
     eligible, inverse, members = pci_groups(groups, config.min_cells_per_group)
     model = prepare_model(PairedCellInpainting(images.shape[1], len(structure), 1, config.width), device)
     opt, batch, steps = schedule(model, config, len(eligible))
+    ctx = current()  # torchrun: each process trains on its slice of every global batch
+    net = ctx.wrap(model, device)
     history = {"train_loss": []}
     order = shuffled_batches(len(eligible), batch, rng)
     progress = Progress("PCI", steps, batch)
@@ -114,10 +117,10 @@ def train_pci(images: np.ndarray, groups: np.ndarray, config: PCIConfig, device:
     for step in range(1, steps + 1):
         a = eligible[next(order)]
         b = sample_partners(a, inverse, members, rng)
-        xa = random_flips(torch.from_numpy(images[a]), rng)
-        xb = random_flips(torch.from_numpy(images[b]), rng)
+        xa = ctx.shard(random_flips(torch.from_numpy(images[a]), rng))
+        xb = ctx.shard(random_flips(torch.from_numpy(images[b]), rng))
         with autocast(device):
-            pred = model(to_device(xa, device), to_device(xb[:, structure], device)).float()
+            pred = net(to_device(xa, device), to_device(xb[:, structure], device)).float()
         loss = torch.mean((pred - to_device(xb[:, protein:protein + 1], device)) ** 2)
         optimiser_step(opt, loss)
         history["train_loss"].append((step, float(loss.detach())))
@@ -130,14 +133,16 @@ def train_autoencoder(images: np.ndarray, config: AutoencoderConfig, device: tor
     rng = seed_everything(config.seed)
     model = prepare_model(ConvAutoencoder(images.shape[1], config.width), device)
     opt, batch, steps = schedule(model, config, len(images))
+    ctx = current()
+    net = ctx.wrap(model, device)
     history = {"train_loss": []}
     order = shuffled_batches(len(images), batch, rng)
     progress = Progress("Autoencoder", steps, batch)
     model.train()
     for step in range(1, steps + 1):
-        x = to_device(random_flips(torch.from_numpy(images[next(order)]), rng), device)
+        x = to_device(ctx.shard(random_flips(torch.from_numpy(images[next(order)]), rng)), device)
         with autocast(device):
-            loss = torch.mean((model(x).float() - x.float()) ** 2)
+            loss = torch.mean((net(x).float() - x.float()) ** 2)
         optimiser_step(opt, loss)
         history["train_loss"].append((step, float(loss.detach())))
         progress.update(step, float(loss.detach()))

@@ -16,6 +16,7 @@ METHODS.md 5.1).
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from cellbench.crops import Crops
 from cellbench.models import ResNet18, SequenceClassifier
 from cellbench.training.augment import random_flips, random_rot90
 from cellbench.training.device import autocast, prepare_model, seed_everything, to_device
+from cellbench.training.distributed import current
 from cellbench.training.embed import embed_crops
 from cellbench.training.loops import Progress, optimiser_step
 from cellbench.training.preprocess import half_max_normalise
@@ -53,6 +55,7 @@ class WeakConfig(NetworkConfig):
     alpha: float
     sequence_length: int
     gru_units: int
+    pretrained: str | None
 
     def check(self, path: str) -> None:
         NetworkConfig.check(self, path)
@@ -61,6 +64,9 @@ class WeakConfig(NetworkConfig):
                  sequence_length=self.sequence_length, gru_units=self.gru_units)
         if not 0 <= self.shift < 1:
             raise ConfigError(f"{path}.shift: a fraction of the crop in [0, 1) expected, got {self.shift}")
+        if self.pretrained is not None and not Path(self.pretrained).is_file():
+            raise ConfigError(f"{path}.pretrained: no file {self.pretrained!r} (torchvision-layout resnet18 weights); "
+                              "null trains from scratch")
         bad = [name for name in self.layers if name not in LAYERS]
         if bad or not self.layers:
             raise ConfigError(f"{path}.layers: layers among {list(LAYERS)} expected, got {list(self.layers)}")
@@ -129,8 +135,14 @@ def train(images: np.ndarray, labels: np.ndarray, batches: np.ndarray, config: W
     classes, y_idx = np.unique(labels, return_inverse=True)
     reg = config.regulariser
     resnet = ResNet18(images.shape[1], len(classes), config.width)
+    if config.pretrained:  # ImageNet trunk, first convolution adapted to the channels
+        from cellbench.models.pretrained import load_resnet18
+
+        load_resnet18(resnet, config.pretrained)
     model = prepare_model(SequenceClassifier(resnet, len(classes), config.gru_units) if reg == "gru" else resnet, device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    ctx = current()  # torchrun: each process trains on its slice of every global batch
+    net = ctx.wrap(model, device)
     steps, batch, length = config.steps, config.batch_size, config.sequence_length
     history = {"train_loss": []}
     progress = Progress(f"ResNet18 ({reg})", steps, batch)
@@ -138,18 +150,19 @@ def train(images: np.ndarray, labels: np.ndarray, batches: np.ndarray, config: W
     for step in range(1, steps + 1):
         if reg == "gru":
             idx = sequence_indices(labels, batches, max(1, batch // length), length, rng)
-            x = _augment(torch.from_numpy(images[idx.ravel()]), config, rng).view(*idx.shape, *images.shape[1:])
-            target = torch.from_numpy(y_idx[idx[:, 0]]).to(device)
+            x = ctx.shard(_augment(torch.from_numpy(images[idx.ravel()]), config, rng).view(*idx.shape, *images.shape[1:]))
+            target = ctx.shard(torch.from_numpy(y_idx[idx[:, 0]])).to(device)
             with autocast(device):
-                loss = nn.functional.cross_entropy(model(to_device(x.flatten(0, 1), device).view_as(x)).float(), target)
+                loss = nn.functional.cross_entropy(net(to_device(x.flatten(0, 1), device).view_as(x)).float(), target)
         else:
             idx = class_uniform_indices(labels, batch, rng)
             x = to_device(_augment(torch.from_numpy(images[idx]), config, rng), device)
             y = nn.functional.one_hot(torch.from_numpy(y_idx[idx]), len(classes)).float().to(device)
             if reg == "mixup":
                 x, y, _, _ = mixup(x, y, config.alpha, rng)
+            x, y = ctx.shard(x), ctx.shard(y)
             with autocast(device):
-                logits = model(x).float()
+                logits = net(x).float()
             loss = -(y * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
         optimiser_step(opt, loss)
         history["train_loss"].append((step, float(loss.detach())))

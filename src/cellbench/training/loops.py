@@ -41,9 +41,14 @@ class Progress:
         self.log = logger or log
         self.start = self.last = time.perf_counter()
         self.reports = 0
+        from .distributed import current
+
+        self.quiet = current().rank > 0  # under torchrun, rank 0 reports for all
 
     def update(self, step: int, loss: float) -> None:
         now = time.perf_counter()
+        if self.quiet:
+            return
         if step < self.total and now - self.last < self.every_s and not (step == 1 and self.reports == 0):
             return
         self.last = now
