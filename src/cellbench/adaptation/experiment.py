@@ -239,6 +239,10 @@ def run_experiment(crops: Crops, config: CodaConfig, device: torch.device):
     images, meta, y, classes = labelled_cells(crops, config)
     sources, targets = chosen_sources(meta, config, "train_sources"), chosen_sources(meta, config, "targets")
     gran = config.granularity
+    for key in ("source", "target"):
+        if getattr(gran, key) is not None and getattr(gran, key) not in (sources if key == "source" else targets):
+            raise ValueError(f"domain_adaptation.granularity.{key}: {getattr(gran, key)!r} is not among the "
+                             f"{'train_sources' if key == 'source' else 'targets'} {sources if key == 'source' else targets}")
     size = eval_size(config)
     results, gran_rows, cka_rows, histories, state = [], [], [], {}, {}
     tokens = None

@@ -54,7 +54,7 @@ def nearest_neighbour_matching(meta: pd.DataFrame, feats: np.ndarray, label: str
     for col in exclude_same:
         if col in multi_valued:
             sets = _batch_sets(meta[col], sep)
-            same = np.array([[bool(s & t) for t in sets] for s in sets])
+            same = np.array([[bool(s & t) for t in sets] for s in sets], dtype=bool).reshape(len(sets), len(sets))
         else:
             c = _codes(meta, [col])
             same = c[:, None] == c[None, :]
