@@ -15,7 +15,12 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft", "catalog": "soft"},
 }
 
-from cellbench.hooks import ValidateParameters  # noqa: E402
+import os  # noqa: E402
 
-# parameters are validated against their typed configurations before anything runs
-HOOKS = (ValidateParameters(),)
+from cellbench.hooks import DistributedRun, ValidateParameters  # noqa: E402
+
+# parameters are validated against their typed configurations before anything runs; under torchrun
+# only rank 0 writes outputs and tracks the run in MLflow
+HOOKS = (ValidateParameters(), DistributedRun())
+if int(os.environ.get("RANK", "0")) > 0:
+    DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")

@@ -54,3 +54,40 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
         assert rel <= 0.02 and beyond < 0.02, f"{model}: relative L2 {rel:.2e}, {beyond:.2%} beyond 1e-4"
     assert torch.isfinite(_flat(rank0["weak"])).all()
     assert (one["pci"]["source.blocks.0.bn.running_mean"] != 0).any()  # BatchNorm statistics were updated
+
+
+def test_kedro_run_under_torchrun_writes_once(tmp_path):
+    """``torchrun --nproc_per_node=2 --no-python kedro run``: both processes train together, rank 0
+    writes the outputs and the one MLflow run."""
+    import shutil
+
+    import mlflow
+
+    root = Path(__file__).resolve().parents[2]
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(root / "pyproject.toml", project / "pyproject.toml")
+    shutil.copytree(root / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+    (project / "conf" / "local").mkdir()
+    (project / "src").mkdir()
+    db = tmp_path / "mlflow.db"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CELLBENCH_DIST_BACKEND": "gloo", "CUDA_VISIBLE_DEVICES": "",
+           "CELLBENCH_MLFLOW_URI": f"sqlite:///{db}", "KEDRO_DISABLE_TELEMETRY": "1",
+           "MLFLOW_DISABLE_TELEMETRY": "true", "COLUMNS": "400"}  # rich wraps log lines at the width
+    params = ("ingestion.simulation.size=0.003,representation.pci.steps=2,representation.pci.batch_size=16,"
+              "representation.pci.min_cells_per_group=2,representation.pci.width=0.0625")
+    kedro = str(Path(sys.executable).with_name("kedro"))
+    first = subprocess.run([kedro, "run", "--pipelines=ingestion", "--params", params], env=env, cwd=project,
+                           capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--no-python", kedro,
+           "run", "--pipelines=representation", "--namespaces=representation.pci", "--params", params]
+    done = subprocess.run(cmd, env=env, cwd=project, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "outputs kept in memory; rank 0 writes" in done.stdout + done.stderr
+    model = torch.load(project / "data/06_models/pci.pt", weights_only=True)
+    assert model["config"]["width"] == 0.0625
+    assert {p.name for p in (project / "data/04_feature/pci").iterdir()} == {f"conv{i}.parquet" for i in range(1, 6)}
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    runs = mlflow.search_runs(experiment_names=["cellbench"])
+    assert len(runs) == 2 and (runs.status == "FINISHED").all()  # ingestion, then one run for the 2 processes
