@@ -10,6 +10,10 @@ from cellbench.metrics import balanced_error
 SPLITS = ["train", "test1", "test2", "test3", "test4"]
 
 
+from .conftest import base_params
+
+CLASSIFIERS = base_params("evaluation.classifiers")
+
 def _table(rng, n=400, shift=0.0):
     y = rng.integers(0, 3, n)
     split = np.array(SPLITS)[rng.integers(0, 5, n)]
@@ -42,7 +46,8 @@ def test_knn_protocol_equals_direct_sklearn(rng):
 def test_shift_raises_error_and_seeds_are_repeated(rng):
     df = _table(rng, shift=3.0)
     res, _ = evaluate_features(
-        df, "toy", "l0", {"l1_logreg": {"max_iter": 200}, "random_forest": {"n_iter": 2, "cv": 3}}, seeds=[0, 1]
+        df, "toy", "l0", {"l1_logreg": {**CLASSIFIERS["l1_logreg"], "max_iter": 200},
+                          "random_forest": {**CLASSIFIERS["random_forest"], "n_iter": 2, "cv": 3}}, seeds=[0, 1]
     )
     rf = res[res.classifier == "random_forest"].set_index("split")
     assert rf.loc["test4", "balanced_error"] > rf.loc["test1", "balanced_error"] + 0.1
@@ -65,7 +70,7 @@ def test_shift_raises_error_and_seeds_are_repeated(rng):
 )
 def test_bad_tables_are_named(rng, mutate, match):
     with pytest.raises(ValueError, match=match):
-        evaluate_features(mutate(_table(rng)), "toy", "l0", {"knn": {}})
+        evaluate_features(mutate(_table(rng)), "toy", "l0", {"knn": {"n_neighbors": 11}})
 
 
 def test_unknown_classifier(rng):
@@ -82,3 +87,20 @@ def test_percent_cells_by_hand():
     assert percent_of([0.1, 0.2, np.nan]) == "15.0 ± 7.1"  # sample SD of 10 and 20 %: 7.07
     assert percent_of([0.25]) == "25.0"
     assert percent_of([]) == "-"
+
+
+def test_classifier_settings_are_checked_and_end_to_end_is_a_registry_entry():
+    import pytest
+
+    from cellbench.benchmark import CLASSIFIERS as REGISTRY
+    from cellbench.benchmark import EndToEnd, classifier_configs
+    from cellbench.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"evaluation\.classifiers\.knn\.k: unknown parameter"):
+        classifier_configs({"knn": {"k": 3}})
+    with pytest.raises(ConfigError, match=r"evaluation\.classifiers\.svm: unknown classifier"):
+        classifier_configs({"svm": {}})
+    spec = REGISTRY["end_to_end"]
+    assert spec.applies(["Prob_0", "Prob_1"]) and not spec.applies(["f0", "Prob_1"]) and not spec.standardise
+    assert not REGISTRY["knn"].applies(["Prob_0", "Prob_1"])
+    assert list(EndToEnd(["Prob_0", "Prob_3"]).predict(np.array([[0.2, 0.8], [0.9, 0.1]]))) == [3, 0]
