@@ -26,7 +26,8 @@ from cellbench.profiling import aggregate, apply_recipe
 from cellbench.simulate import TreatmentDesign, simulate_treatments
 from cellbench.training import resolve_device
 from cellbench.training.preprocess import half_max_normalise
-from cellbench.representations.weak import WeakConfig, train
+from cellbench.representations.weak import WeakConfig
+from cellbench.representations.weak import train as train_weak
 
 from _conf import base_params
 
@@ -75,7 +76,7 @@ def main() -> None:
         config = WeakConfig.from_params({**base_params("treatments")["weak"][name], "width": args.width,
                                          "steps": args.steps, "batch_size": args.batch, "lr": 1e-3},
                                         f"treatments.weak.{name}")
-        model, _, hist = train(x[train], meta.loc[train, "Metadata_Treatment"].to_numpy(),
+        model, _, hist = train_weak(x[train], meta.loc[train, "Metadata_Treatment"].to_numpy(),
                                meta.loc[train, "Metadata_Batch"].to_numpy(), config, device)
         model.eval()
         with torch.no_grad():

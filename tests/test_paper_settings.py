@@ -5,7 +5,6 @@ overridden to tiny values, MLflow included."""
 
 import mlflow
 import pandas as pd
-import pytest
 import torch
 from kedro.framework.session import KedroSession
 

@@ -35,18 +35,24 @@ def run_notebook(name: str) -> dict:
     return runpy.run_path(str(ROOT / "notebooks" / name), run_name="__main__")
 
 
-def make_project(tmp_path, monkeypatch) -> tuple[Path, Path]:
-    """A throw-away copy of the project's conf (cellbench itself is the installed package)."""
-    # kedro-mlflow ends its run from the runner's thread, so the calling thread's run stack of an
-    # earlier session in this process still holds the (finished) run; drop it before a new session
-    while mlflow.active_run():
-        mlflow.end_run()
+def copy_project(tmp_path) -> Path:
+    """``tmp_path/project``: the project's pyproject.toml and conf (cellbench is the installed package)."""
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
     shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
     (project / "conf" / "local").mkdir()
     (project / "src").mkdir()
+    return project
+
+
+def make_project(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """A throw-away copy of the project's conf (cellbench itself is the installed package)."""
+    # kedro-mlflow ends its run from the runner's thread, so the calling thread's run stack of an
+    # earlier session in this process still holds the (finished) run; drop it before a new session
+    while mlflow.active_run():
+        mlflow.end_run()
+    project = copy_project(tmp_path)
     db = tmp_path / "mlflow.db"
     monkeypatch.setenv("CELLBENCH_MLFLOW_URI", f"sqlite:///{db}")
     monkeypatch.chdir(project)

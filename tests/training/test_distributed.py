@@ -59,17 +59,11 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
 def test_kedro_run_under_torchrun_writes_once(tmp_path):
     """``torchrun --nproc_per_node=2 --no-python kedro run``: both processes train together, rank 0
     writes the outputs and the one MLflow run."""
-    import shutil
-
     import mlflow
 
-    root = Path(__file__).resolve().parents[2]
-    project = tmp_path / "project"
-    project.mkdir()
-    shutil.copy(root / "pyproject.toml", project / "pyproject.toml")
-    shutil.copytree(root / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-    (project / "conf" / "local").mkdir()
-    (project / "src").mkdir()
+    from tests.test_run import copy_project
+
+    project = copy_project(tmp_path)
     db = tmp_path / "mlflow.db"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CELLBENCH_DIST_BACKEND": "gloo", "CUDA_VISIBLE_DEVICES": "",
            "CELLBENCH_MLFLOW_URI": f"sqlite:///{db}", "KEDRO_DISABLE_TELEMETRY": "1",

@@ -11,7 +11,6 @@ import pandas as pd
 import torch
 
 from cellbench.config import Config, ConfigError, non_negative, positive
-from cellbench.crops import Crops
 
 
 class Representation(NamedTuple):
@@ -36,6 +35,12 @@ class Representation(NamedTuple):
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def check_device(path: str, device: str) -> None:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:<index>``, else a ``ConfigError`` naming ``path.device``."""
+    if not (device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ConfigError(f"{path}.device: {device!r} is not one of {list(DEVICES)} or 'cuda:<index>'")
+
+
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig(Config):
     """Settings shared by every trained network: where it runs, its seed, its width multiplier
@@ -48,8 +53,7 @@ class NetworkConfig(Config):
     num_workers: int
 
     def check(self, path: str) -> None:
-        if not (self.device in DEVICES or self.device.startswith("cuda:")):
-            raise ConfigError(f"{path}.device: {self.device!r} is not one of {list(DEVICES)} or 'cuda:<index>'")
+        check_device(path, self.device)
         positive(path, width=self.width, embed_batch_size=self.embed_batch_size)
         non_negative(path, num_workers=self.num_workers)
 

@@ -14,7 +14,6 @@ the experiment's :class:`CodaConfig`.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -40,7 +39,7 @@ from cellbench.training.preprocess import max_normalise
 
 from cellbench.reporting.montage import MontageConfig
 
-from ._common import DEVICES
+from ._common import check_device
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +229,7 @@ class CodaConfig(Config):
     umap_cells: int
 
     def check(self, path: str) -> None:
-        if not (self.device in DEVICES or self.device.startswith("cuda:")):
-            raise ConfigError(f"{path}.device: {self.device!r} is not one of {list(DEVICES)} or 'cuda:<index>'")
+        check_device(path, self.device)
         if self.pair_by not in ("plate", "batch"):
             raise ConfigError(f"{path}.pair_by: {self.pair_by!r} is not one of ['plate', 'batch']")
         if not self.seeds:

@@ -23,7 +23,7 @@ from cellbench.training.device import prepare_model
 from cellbench.training.embed import embed_crops
 from cellbench.training.preprocess import to_vgg_rgb
 
-from ._common import DEVICES, Representation, feature_tables
+from ._common import Representation, check_device, feature_tables
 
 log = logging.getLogger(__name__)
 LAYERS = tuple(_conv_names())
@@ -47,8 +47,7 @@ class VGG16Config(Config):
         bad = [name for name in self.layers if name not in LAYERS]
         if bad:
             raise ConfigError(f"{path}.layers: unknown layer(s) {bad}; known {list(LAYERS)}")
-        if not (self.device in DEVICES or self.device.startswith("cuda:")):
-            raise ConfigError(f"{path}.device: {self.device!r} is not one of {list(DEVICES)}")
+        check_device(path, self.device)
 
 
 def load(weights: str) -> VGG16:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cellbench.config import ConfigError, non_negative, one_of, positive
+from cellbench.config import ConfigError, one_of, positive
 from cellbench.crops import Crops
 from cellbench.models import ResNet18, SequenceClassifier
 from cellbench.training.augment import random_flips, random_rot90
