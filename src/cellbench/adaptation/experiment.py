@@ -29,7 +29,7 @@ from sklearn.metrics import f1_score
 from cellbench.crops import Crops
 from cellbench.metadata import require_columns
 from cellbench.metrics.similarity import linear_cka
-from cellbench.representations.coda import (CodaConfig, _unit, adapt_dual, dual_model, predict, supervised_vit,
+from cellbench.representations.coda import (GRANULARITIES, CodaConfig, _unit, adapt_dual, dual_model, predict, supervised_vit,
                                             train_classifier, train_dino, train_mae, ttt_mae_predict)
 
 from .dino import eval_view
@@ -38,7 +38,6 @@ from .pairs import CrossBatchSampler
 log = logging.getLogger(__name__)
 
 ADAPTED = {"oda": "dino", "coda": "cb"}  # adapted method -> the foundation / dual model it starts from
-GRANULARITIES = ("source", "batch", "plate", "one_plate")
 
 
 def source_rows(meta: pd.DataFrame, column: str, source: str) -> np.ndarray:

@@ -44,6 +44,7 @@ from ._common import check_device
 log = logging.getLogger(__name__)
 
 VIT_KEYS = ("image_size", "patch_size", "dim", "depth", "heads", "mlp_ratio")
+GRANULARITIES = ("source", "batch", "plate", "one_plate")  # units ODA / CODA adapt on (the granularity study)
 
 
 @dataclass(frozen=True)
@@ -197,8 +198,6 @@ class GranularityConfig(Config):
     levels: tuple[str, ...]
 
     def check(self, path: str) -> None:
-        from cellbench.adaptation.experiment import GRANULARITIES
-
         bad = [lv for lv in self.levels if lv not in GRANULARITIES]
         if bad:
             raise ConfigError(f"{path}.levels: granularity level {bad[0]!r}; expected one of {list(GRANULARITIES)}")
