@@ -20,7 +20,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 T = TypeVar("T", bound="Config")
 
@@ -84,9 +84,6 @@ def _coerce(value: Any, tp, path: str) -> Any:
 class Config:
     """Base of every typed configuration (see the module docstring)."""
 
-    #: keys a section may carry that are not settings of this class (e.g. ``description``)
-    IGNORED: ClassVar[tuple[str, ...]] = ()
-
     @classmethod
     def fields(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
@@ -100,7 +97,7 @@ class Config:
         if not isinstance(params, Mapping):
             raise ConfigError(f"{path}: expected a mapping of {cls.__name__} settings, got {params!r}")
         known = cls.fields()
-        unknown = [k for k in params if k not in known and k not in cls.IGNORED]
+        unknown = [k for k in params if k not in known]
         if unknown:
             raise ConfigError(f"{path}.{unknown[0]}: unknown parameter"
                               f"{'' if len(unknown) == 1 else f' (and {unknown[1:]})'}; "

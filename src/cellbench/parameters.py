@@ -82,10 +82,5 @@ def validate_parameters(params: Mapping[str, Any]) -> dict[str, Config]:
     return {k: SECTIONS[k].from_params(v, k) for k, v in params.items()}
 
 
-def section(params: Mapping[str, Any], path: str, cls: type[Config]) -> Config:
-    """``cls`` built from ``params`` (a node's parameter section at ``path``)."""
-    return cls.from_params(params, path)
-
-
-__all__ = ["SECTIONS", "ConfigError", "RepresentationConfig", "TableConfig", "TreatmentsConfig", "section",
+__all__ = ["SECTIONS", "ConfigError", "RepresentationConfig", "TableConfig", "TreatmentsConfig",
            "validate_parameters"]

@@ -120,12 +120,12 @@ def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.nd
                   params: CodaConfig, seed: int, device: torch.device) -> tuple[list[dict], dict, dict]:
     """Scores of every method for ``source -> target`` (``target == source``: the in-source test
     plate, without ODA / CODA). Returns ``(rows, adapted models, adaptation histories)``."""
-    cols, n_classes = _columns(params.columns), int(y.max()) + 1
+    n_classes = int(y.max()) + 1
     size = eval_size(params)
     if target == source:
         rows = models["split"]["test"]
     else:
-        rows = source_rows(meta, cols["source"], target)
+        rows = source_rows(meta, params.columns.source, target)
     x, yt = images[rows], y[rows]
     preds = {"supervised": predict(models["supervised"], x, size, device),
              "dual_dino": predict(models["dual_dino"], x, size, device),
@@ -154,13 +154,13 @@ def granularity_study(models: dict, images: np.ndarray, meta: pd.DataFrame, y: n
     for level in levels:  # all checked before any adaptation runs
         if level not in GRANULARITIES:
             raise ValueError(f"granularity level {level!r}; expected one of {list(GRANULARITIES)}")
-    cols, n_classes = _columns(params.columns), int(y.max()) + 1
+    cols, n_classes = params.columns, int(y.max()) + 1
     size = eval_size(params)
     adapt = adapt_params(params)
-    rows = source_rows(meta, cols["source"], target)
+    rows = source_rows(meta, cols.source, target)
     out = []
     for level in levels:
-        unit_col = {"source": cols["source"], "batch": cols["batch"], "plate": cols["plate"], "one_plate": cols["plate"]}[level]
+        unit_col = {"source": cols.source, "batch": cols.batch, "plate": cols.plate, "one_plate": cols.plate}[level]
         units = meta[unit_col].astype(str).to_numpy()[rows]
         names = sorted(set(units))
         if level == "one_plate":
@@ -238,10 +238,10 @@ def run_experiment(crops: Crops, config: CodaConfig, device: torch.device):
     images, meta, y, classes = labelled_cells(crops, config)
     sources, targets = chosen_sources(meta, config, "train_sources"), chosen_sources(meta, config, "targets")
     gran = config.granularity
-    for key in ("source", "target"):
-        if getattr(gran, key) is not None and getattr(gran, key) not in (sources if key == "source" else targets):
-            raise ValueError(f"domain_adaptation.granularity.{key}: {getattr(gran, key)!r} is not among the "
-                             f"{'train_sources' if key == 'source' else 'targets'} {sources if key == 'source' else targets}")
+    for key, chosen, among in (("source", gran.source, sources), ("target", gran.target, targets)):
+        if chosen is not None and chosen not in among:
+            raise ValueError(f"domain_adaptation.granularity.{key}: {chosen!r} is not among the "
+                             f"{'train_sources' if key == 'source' else 'targets'} {among}")
     size = eval_size(config)
     results, gran_rows, cka_rows, histories, state = [], [], [], {}, {}
     tokens = None

@@ -21,21 +21,22 @@ def simulators() -> dict:
             "jump": (TreatmentDesign, simulate_treatments)}  # several sources (labs, microscopes)
 
 
-def simulation_design(params: dict, path: str = "ingestion.simulation"):
-    """The simulator's design dataclass for ``params`` (its ``design`` key names it); unknown keys
-    and bad values are errors naming ``path``."""
+def simulation(params: dict, path: str = "ingestion.simulation"):
+    """``(design, simulate)``: the simulator's design dataclass for ``params`` (its ``design`` key
+    names it) and the function that streams its crops; unknown keys and bad values are errors
+    naming ``path``."""
     params = dict(params)
     name = params.get("design", "coos7")
     sims = simulators()
     if name not in sims:
         raise ConfigError(f"{path}.design: unknown design {name!r}; known {sorted(sims)}")
-    design_cls, _ = sims[name]
+    design_cls, simulate = sims[name]
     known = [f.name for f in dataclasses.fields(design_cls)] + ["design"]
     unknown = [k for k in params if k not in known]
     if unknown:
         raise ConfigError(f"{path}.{unknown[0]}: unknown parameter of the {name} simulation; known {sorted(known)}")
     try:
-        return design_cls.from_params({**params, "design": name})
+        return design_cls.from_params({**params, "design": name}), simulate
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
 
@@ -102,7 +103,7 @@ class IngestionConfig(Config):
         if getattr(self, self.source) is None:
             raise ConfigError(f"{path}.{self.source}: missing; source {self.source!r} needs its settings")
         if self.simulation is not None:
-            simulation_design(self.simulation, f"{path}.simulation")
+            simulation(self.simulation, f"{path}.simulation")
         if self.montage is not None:
             from cellbench.reporting.montage import MontageConfig
 
@@ -121,8 +122,8 @@ def ingest(config: IngestionConfig) -> ChunkedCrops:
     from . import read_coos7, read_fields, read_tiff_folder
 
     if config.source == "simulation":
-        design = simulation_design(config.simulation)
-        return simulators()[dict(config.simulation).get("design", "coos7")][1](design)
+        design, simulate = simulation(config.simulation)
+        return simulate(design)
     if config.source == "coos7":
         c = config.coos7
         return read_coos7(_require_path(c, "coos7"), splits=list(c.splits) if c.splits else None,

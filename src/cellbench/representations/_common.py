@@ -74,9 +74,7 @@ def training_rows(metadata: pd.DataFrame, splits, limit: int | None, seed: int) 
     rows = np.flatnonzero(metadata["Metadata_Split"].isin(splits).to_numpy())
     if len(rows) == 0:
         raise ValueError(f"no crops in the training split(s) {splits} (column Metadata_Split)")
-    if limit and len(rows) > int(limit):
-        rows = np.sort(np.random.default_rng(int(seed)).choice(rows, int(limit), replace=False))
-    return rows
+    return rows[subsample(len(rows), limit, seed)]  # the same draw as choosing among the rows
 
 
 def subsample(n: int, limit: int | None, seed: int) -> np.ndarray:

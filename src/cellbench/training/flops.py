@@ -24,10 +24,6 @@ def count_flops(fn, *args, backward: bool = False, **kwargs) -> int:
     return int(counter.get_total_flops())
 
 
-def per_item(total: int, batch: int) -> float:
-    return total / max(int(batch), 1)
-
-
 def matmul_rate(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048, repeats: int = 5) -> float:
     """Measured dense matrix-multiply rate in FLOP/s (``2 n^3`` per product), the host's yardstick."""
     import time

@@ -21,9 +21,6 @@ def batches(n: int, batch_size: int, rng: np.random.Generator):
             yield perm[start:start + batch_size]
 
 
-_batches = batches  # the name the training loops used before the representations package
-
-
 def optimiser_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     opt.zero_grad(set_to_none=True)
     loss.backward()
