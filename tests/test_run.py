@@ -222,6 +222,39 @@ def test_domain_adaptation_session(tmp_path, monkeypatch):
     assert set(notebook["gran"].granularity) == {"source", "plate", "one_plate"}
 
 
+def test_exploration_session(tmp_path, monkeypatch):
+    """``kedro run --pipelines=exploration`` on a small simulated protein library: every
+    representation scored on every layer, the figures, the table and the MLflow run."""
+    project, db = make_project(tmp_path, monkeypatch)
+    net = {"width": 0.05, "batch_size": 16, "steps": 3}
+    extra = {"exploration": {
+        "ingestion": {"simulation": {"proteins_per_class": 3, "cells_per_image": 8, "variable_cells": 20,
+                                     "multi_proteins_per_pair": 2}},
+        "analysis": {"n_pairs": 50, "cell_line_pairs": 500},
+        "representation": {"texture": {"distances": [1, 4]}, "pci": net, "autoencoder": net,
+                           "deeploc": {**net, "eval_every": 3}}}}
+    with KedroSession.create(project_path=project, runtime_params=extra) as session:
+        session.run(pipeline_names=["exploration"])
+    scores = pd.read_csv(project / "data/08_reporting/exploration_scores.csv")
+    assert set(zip(scores.representation, scores.layer)) >= {("texture", "haralick"), ("pci", "conv5"),
+                                                             ("autoencoder", "conv1"), ("deeploc", "fc2")}
+    chosen = scores[scores.chosen]
+    assert list(chosen.representation) == ["texture", "pci", "autoencoder", "deeploc"]
+    assert list(chosen.layer) == ["haralick", "conv3", "conv3", "fc2"]
+    assert chosen["protein_ari"].between(-1, 1).all() and chosen["same_cell_line"].notna().all()
+    table = (project / "data/08_reporting/exploration_scores.md").read_text()
+    assert "| texture | haralick |" in table and "protein ARI" in table
+    for name in ("texture", "pci", "autoencoder", "deeploc"):
+        for fig in ("heatmap", "multilocalisation", "clades"):
+            assert (project / f"data/08_reporting/exploration/{name}_{fig}.png").stat().st_size > 20_000
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    run = mlflow.search_runs(experiment_names=["cellbench"]).iloc[0]
+    assert -1 <= run["metrics.exploration/pci/protein_ari"] <= 1
+    assert run["params.exploration.layers.pci"] == "conv3"
+    arts = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run.run_id)}
+    assert {"exploration_scores.csv", "exploration_scores.md", "texture_heatmap.png", "library_pci.pt"} <= arts
+
+
 PIPELINE_SECTIONS = {  # pipeline -> a misspelt key inside a section it reads
     "ingestion": ("ingestion", "simulation", "sizee"),
     "representation": ("representation", "pci", "stpes"),
@@ -230,6 +263,7 @@ PIPELINE_SECTIONS = {  # pipeline -> a misspelt key inside a section it reads
     "profiling": ("profiling", "map", "nul_size"),
     "treatment_profiling": ("treatments", "vae", "vaeplus", "latnt"),
     "domain_adaptation": ("domain_adaptation", "dino", "vit", "widht"),
+    "exploration": ("exploration", "analysis", "rare_windw"),
 }
 
 

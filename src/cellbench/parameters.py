@@ -14,6 +14,7 @@ from typing import Any
 
 from cellbench.benchmark import EvaluationConfig
 from cellbench.config import Config, ConfigError
+from cellbench.exploration import ExplorationConfig
 from cellbench.ingest.sources import IngestionConfig
 from cellbench.profiling.summarize import SummaryConfig, WellsConfig
 from cellbench.profiling.variants import ProfilingConfig
@@ -63,6 +64,33 @@ class TreatmentsConfig(Config):
     vae_figures: VAEFiguresConfig
 
 
+@dataclasses.dataclass(frozen=True)
+class ExplorationRepresentations(Config):
+    """``exploration.representation``: the representations explored on the protein library."""
+
+    texture: TextureConfig
+    deeploc: DeepLocConfig
+    pci: PCIConfig
+    autoencoder: AutoencoderConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplorationSection(Config):
+    """``exploration``: the simulated protein library, its representations, the layer of each
+    that the figures show, and the analysis settings."""
+
+    ingestion: IngestionConfig
+    montage: MontageConfig
+    representation: ExplorationRepresentations
+    layers: dict
+    analysis: ExplorationConfig
+
+    def check(self, path: str) -> None:
+        names = [f.name for f in dataclasses.fields(ExplorationRepresentations)]
+        if sorted(self.layers) != sorted(names):
+            raise ConfigError(f"{path}.layers: expected one layer for each of {names}, got {sorted(self.layers)}")
+
+
 SECTIONS: dict[str, type[Config]] = {
     "ingestion": IngestionConfig,
     "representation": RepresentationConfig,
@@ -70,6 +98,7 @@ SECTIONS: dict[str, type[Config]] = {
     "profiling": ProfilingConfig,
     "treatments": TreatmentsConfig,
     "domain_adaptation": CodaConfig,
+    "exploration": ExplorationSection,
 }
 
 
@@ -82,5 +111,5 @@ def validate_parameters(params: Mapping[str, Any]) -> dict[str, Config]:
     return {k: SECTIONS[k].from_params(v, k) for k, v in params.items()}
 
 
-__all__ = ["SECTIONS", "ConfigError", "RepresentationConfig", "TableConfig", "TreatmentsConfig",
+__all__ = ["SECTIONS", "ConfigError", "ExplorationSection", "RepresentationConfig", "TableConfig", "TreatmentsConfig",
            "validate_parameters"]

@@ -14,7 +14,6 @@ from cellbench.metrics.retrieval import (
     nearest_neighbour_matching,
     nsc_nscb,
     null_average_precision,
-    pairwise_distance_score,
 )
 from cellbench.profiling import aggregate, apply_recipe, coral_per_batch, tvn, tvn_fit
 
@@ -160,21 +159,6 @@ def test_ap_hand_case_and_null():
     np.testing.assert_allclose(benjamini_hochberg(p), multipletests(p, method="fdr_bh")[1])
     with pytest.raises(ValueError, match="no positive pairs"):
         average_precision(pd.DataFrame({"g": ["a", "b"]}), feats[:2], ["g"], [], [], ["g"])
-
-
-def test_pairwise_distance_score_sign(rng):
-    centres = {"er": np.zeros(5), "golgi": np.full(5, 4.0)}
-    rows, images, labels = [], [], []
-    for k in range(12):
-        lab = "er" if k % 2 else "golgi"
-        rows.append(centres[lab] + rng.normal(size=(20, 5)))
-        images += [k] * 20
-        labels += [lab] * 20
-    score = pairwise_distance_score(np.concatenate(rows), np.array(images), np.array(labels), n_pairs=50)
-    assert set(score["label"]) == {"er", "golgi", "overall"}
-    assert (score["score"] < -0.3).all()
-    shuffled = pairwise_distance_score(np.concatenate(rows), np.array(images), rng.permutation(labels), n_pairs=50)
-    assert abs(shuffled.set_index("label").loc["overall", "score"]) < 0.2
 
 
 def test_aggregate_on_dask_local_cluster(tmp_path):

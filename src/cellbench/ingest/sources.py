@@ -14,11 +14,13 @@ SOURCES = ("simulation", "coos7", "tiff", "fields")
 
 def simulators() -> dict:
     from cellbench.simulate import CoosDesign, simulate_coos7
+    from cellbench.simulate.library import LibraryDesign, simulate_library
     from cellbench.simulate.treatments import TreatmentDesign, simulate_treatments
 
     return {"coos7": (CoosDesign, simulate_coos7),
             "bbbc021": (TreatmentDesign, simulate_treatments),  # treatment assay, one source, weekly batches
-            "jump": (TreatmentDesign, simulate_treatments)}  # several sources (labs, microscopes)
+            "jump": (TreatmentDesign, simulate_treatments),  # several sources (labs, microscopes)
+            "protein_library": (LibraryDesign, simulate_library)}  # seed 002's exploration (many proteins, cell lines)
 
 
 def simulation(params: dict, path: str = "ingestion.simulation"):

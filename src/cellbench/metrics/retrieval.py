@@ -210,42 +210,132 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: list[str], null_size
 
 
 # -- PCI (Lu et al. 2019, PLoS Comput Biol) ----------------------------------------------------------
-def pairwise_distance_score(feats: np.ndarray, image: np.ndarray, label: np.ndarray, n_pairs: int = 1000,
-                            seed: int = 0) -> pd.DataFrame:
-    """Normalised average pairwise distance between cells of image pairs sharing a label.
-
-    Features are standardised (zero mean, unit variance). For two images A and B,
-    D(A, B) = mean over cells a in A, b in B of ||f_a - f_b||_2. For each label L:
-    score_L = mean D over ``n_pairs`` random image pairs both labelled L, divided by mean D over
-    ``n_pairs`` random pairs (one image labelled L, one not), minus 1; negative = same-label cells
-    are closer than expected. Returns one row per label plus ``overall`` (the mean of the labels).
-    """
+def standardise(feats: np.ndarray) -> np.ndarray:
+    """Columns scaled to zero mean and unit variance (constant columns become 0), as seed 002 does
+    before every distance."""
     feats = np.asarray(feats, dtype=np.float64)
     sd = feats.std(axis=0)
-    z = (feats - feats.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-    image, label = np.asarray(image), np.asarray(label)
-    images = pd.Series(label).groupby(image).first()
-    members = {im: np.flatnonzero(image == im) for im in images.index}
+    return (feats - feats.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def image_distances(feats: np.ndarray, image: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, D)``: the sorted image ids and the exact mean cell-to-cell Euclidean distance
+    between every two images,
+
+        D(A, B) = 1 / (|A| |B|) * sum over a in A, b in B of ||f_a - f_b||_2,
+
+    computed ``chunk`` cells at a time (memory ``chunk x N``). ``D(A, A)`` includes each cell's
+    zero distance to itself; only ``A != B`` is used by the scores."""
+    feats = np.asarray(feats, dtype=np.float64)
+    images, codes = np.unique(np.asarray(image), return_inverse=True)
+    counts = np.bincount(codes, minlength=len(images)).astype(np.float64)
+    sq = (feats**2).sum(axis=1)
+    sums = np.zeros((len(images), len(images)))
+    for s in range(0, len(feats), chunk):
+        block = feats[s:s + chunk]
+        d = np.sqrt(np.maximum(sq[s:s + chunk, None] + sq[None, :] - 2.0 * block @ feats.T, 0.0))
+        per_image = np.zeros((len(block), len(images)))
+        np.add.at(per_image.T, codes, d.T)  # columns summed by image
+        np.add.at(sums, codes[s:s + chunk], per_image)
+    return images, sums / np.outer(counts, counts)
+
+
+def _image_table(image, label, group, cell_line) -> pd.DataFrame:
+    frame = pd.DataFrame({"image": np.asarray(image), "label": np.asarray(label),
+                          "group": np.asarray(image) if group is None else np.asarray(group),
+                          "cell_line": "" if cell_line is None else np.asarray(cell_line)})
+    per_image = frame.groupby("image", sort=True).nunique()
+    for col, what in (("label", "label"), ("group", "protein"), ("cell_line", "cell line")):
+        mixed = per_image.index[per_image[col] > 1]
+        if len(mixed):
+            raise ValueError(f"image {mixed[0]!r} has cells of more than one {what}; an image is one protein "
+                             "in one cell line")
+    return frame.groupby("image", sort=True).first()
+
+
+def _check_classes(images: pd.DataFrame) -> None:
+    proteins = images.groupby("label")["group"].nunique()
+    if len(proteins) < 2:
+        raise ValueError(f"the pairwise-distance score needs at least two classes, got {list(proteins.index)}")
+    lonely = proteins.index[proteins < 2]
+    if len(lonely):
+        raise ValueError(f"class {lonely[0]!r} has {int(proteins[lonely[0]])} protein; the pairwise-distance score "
+                         "pairs images of two different proteins of a class, so every class needs at least two")
+
+
+def _sample_pairs(rng, first: np.ndarray, second: np.ndarray, group: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random pairs (i from ``first``, j from ``second``) of images of different proteins."""
+    i = rng.choice(first, 4 * n)
+    j = rng.choice(second, 4 * n)
+    keep = group[i] != group[j]
+    i, j = i[keep][:n], j[keep][:n]
+    if len(i) == 0:
+        raise ValueError("no pair of images of different proteins to compare")
+    return i, j
+
+
+def pairwise_distance_score(feats: np.ndarray, image: np.ndarray, label: np.ndarray, n_pairs: int = 1000,
+                            seed: int = 0, group: np.ndarray | None = None) -> pd.DataFrame:
+    """Normalised average pairwise distance of seed 002 (Fig 2B), per label and ``overall``.
+
+    Features are standardised; ``D(A, B)`` is the mean distance between the cells of images A and
+    B (:func:`image_distances`). For label L, with ``n_pairs`` random pairs of images of two
+    different proteins (``group``; default every image its own protein) both labelled L, and
+    ``n_pairs`` random pairs (L, M) for each other label M (balanced over the other labels, the
+    seed's 1,000 per term):
+
+        score_L = mean D(same-label pairs) / mean over M of mean D(L, M pairs) - 1,
+
+    negative when cells of one label are closer than expected. ``overall`` is the mean over labels.
+    Every label needs images of at least two proteins (a clear error otherwise).
+    """
+    images = _image_table(image, label, group, None)
+    _check_classes(images)
+    ids, dist = image_distances(standardise(feats), image)
+    lab, grp = images["label"].to_numpy(), images["group"].to_numpy()
     rng = np.random.default_rng(seed)
-
-    def dist(a, b) -> float:
-        x, y = z[members[a]], z[members[b]]
-        d2 = (x**2).sum(1)[:, None] + (y**2).sum(1)[None, :] - 2 * x @ y.T
-        return float(np.sqrt(np.maximum(d2, 0)).mean())
-
     rows = []
-    for lab in sorted(images.unique()):
-        same = images.index[images.to_numpy() == lab].to_numpy()
-        other = images.index[images.to_numpy() != lab].to_numpy()
-        if len(same) < 2 or len(other) == 0:
-            continue
-        d_same = [dist(*rng.choice(same, 2, replace=False)) for _ in range(n_pairs)]
-        d_diff = [dist(rng.choice(same), rng.choice(other)) for _ in range(n_pairs)]
-        rows.append({"label": lab, "score": np.mean(d_same) / np.mean(d_diff) - 1.0})
-    if not rows:
-        raise ValueError("pairwise_distance_score: no label has two images and a different-label image")
+    for value in sorted(pd.unique(lab)):
+        same = np.flatnonzero(lab == value)
+        d_same = dist[_sample_pairs(rng, same, same, grp, n_pairs)].mean()
+        d_diff = np.mean([dist[_sample_pairs(rng, same, np.flatnonzero(lab == other), grp, n_pairs)].mean()
+                          for other in sorted(pd.unique(lab)) if other != value])
+        rows.append({"label": value, "score": d_same / d_diff - 1.0})
     out = pd.DataFrame(rows)
     return pd.concat([out, pd.DataFrame([{"label": "overall", "score": out["score"].mean()}])], ignore_index=True)
+
+
+def cell_line_distance_scores(feats: np.ndarray, image: np.ndarray, label: np.ndarray, cell_line: np.ndarray,
+                              n_pairs: int = 10000, seed: int = 0, group: np.ndarray | None = None) -> dict:
+    """Seed 002 Table 2: the normalised average pairwise distance with both images from the same
+    cell line, and from different cell lines.
+
+    For each constraint, ``n_pairs`` random image pairs of two different proteins with the same
+    label and ``n_pairs`` with different labels (any, not balanced, as the seed), all pairs obeying
+    the constraint: ``score = mean D(same label) / mean D(different label) - 1``. Returns
+    ``{"same_cell_line", "different_cell_line", "difference"}`` (difference = different - same;
+    smaller = more robust to morphology)."""
+    images = _image_table(image, label, group, cell_line)
+    _check_classes(images)
+    if images["cell_line"].nunique() < 2:
+        raise ValueError("the cell-line control needs images from at least two cell lines")
+    _, dist = image_distances(standardise(feats), image)
+    lab, grp, line = (images[c].to_numpy() for c in ("label", "group", "cell_line"))
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, same_line in (("same_cell_line", True), ("different_cell_line", False)):
+        i = rng.integers(0, len(lab), 40 * n_pairs)
+        j = rng.integers(0, len(lab), 40 * n_pairs)
+        ok = (grp[i] != grp[j]) & ((line[i] == line[j]) == same_line)
+        same = ok & (lab[i] == lab[j])
+        diff = ok & (lab[i] != lab[j])
+        if not same.any() or not diff.any():
+            raise ValueError(f"no image pairs for the {name.replace('_', ' ')} constraint")
+        d_same = dist[i[same][:n_pairs], j[same][:n_pairs]].mean()
+        d_diff = dist[i[diff][:n_pairs], j[diff][:n_pairs]].mean()
+        out[name] = float(d_same / d_diff - 1.0)
+    out["difference"] = out["different_cell_line"] - out["same_cell_line"]
+    return out
 
 
 def well_matching(wells: pd.DataFrame, control: str, moa: str, compound: str, plate: str,

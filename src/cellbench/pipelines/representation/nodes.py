@@ -10,11 +10,11 @@ from cellbench.representations import run
 from .._outputs import learned_outputs
 
 
-def features(crops: Crops, params: dict, name: str):
+def features(crops: Crops, params: dict, name: str, path: str):
     """A hand-crafted (or pretrained, untrained here) representation: its feature tables."""
-    return run(name, crops, params, f"representation.{name}").layers
+    return run(name, crops, params, path).layers
 
 
-def trained_features(crops: Crops, params: dict, name: str):
+def trained_features(crops: Crops, params: dict, name: str, path: str):
     """A learned representation: ``(feature tables, model artefact, metric histories)``."""
-    return learned_outputs(name, run(name, crops, params, f"representation.{name}"))
+    return learned_outputs(name, run(name, crops, params, path))

@@ -8,21 +8,24 @@ from .nodes import features, trained_features
 REPRESENTATIONS = {"texture": False, "deeploc": True, "pci": True, "autoencoder": True, "vgg16": False}
 
 
-def _instance(name: str, learned: bool) -> Pipeline:
+def instance(name: str, learned: bool, crops: str = "coos_crops", section: str = "representation",
+             prefix: str = "") -> Pipeline:
+    """Representation ``name`` of the crops ``crops``, configured by ``params:<section>.<name>``,
+    writing ``<prefix><name>_features`` (and ``_model``, ``_training_history`` when learned)."""
     base = trained_features if learned else features
-    func = update_wrapper(partial(base, name=name), base)
+    func = update_wrapper(partial(base, name=name, path=f"{section}.{name}"), base)
     outputs = ["features", "model", "training_history"] if learned else "features"
-    out_map = {"features": f"{name}_features"}
+    out_map = {"features": f"{prefix}{name}_features"}
     if learned:
-        out_map |= {"model": f"{name}_model", "training_history": f"{name}_training_history"}
+        out_map |= {"model": f"{prefix}{name}_model", "training_history": f"{prefix}{name}_training_history"}
     return Pipeline(
-        [Node(func, ["coos_crops", "params:settings"], outputs, name="features")],
-        namespace=f"representation.{name}",
-        inputs={"coos_crops"},
+        [Node(func, [crops, "params:settings"], outputs, name="features")],
+        namespace=f"{section}.{name}",
+        inputs={crops},
         outputs=out_map,
-        parameters={"params:settings": f"params:representation.{name}"},
+        parameters={"params:settings": f"params:{section}.{name}"},
     )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return sum((_instance(n, learned) for n, learned in REPRESENTATIONS.items()), Pipeline([]))
+    return sum((instance(n, learned) for n, learned in REPRESENTATIONS.items()), Pipeline([]))
