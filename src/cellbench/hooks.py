@@ -1,10 +1,12 @@
 """Project hooks: every parameter section is validated once the run's configuration is known
-(``--env`` and ``--params`` merged), before MLflow starts a run and before any node does work."""
+(``--env`` and ``--params`` merged), before MLflow starts a run and before any node does work;
+one run per project folder at a time, with what a killed run left behind cleaned up first."""
 
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from kedro.framework.hooks import hook_impl
 
@@ -40,3 +42,60 @@ class DistributedRun:
         for name in pipeline.all_outputs():
             catalog[name] = MemoryDataset(copy_mode="assign")
         log.info("rank %d of %s: outputs kept in memory; rank 0 writes", rank, os.environ.get("WORLD_SIZE"))
+
+
+def _project(run_params) -> Path:
+    return Path(run_params.get("project_path") or Path.cwd())
+
+
+class RunLock:
+    """Before anything else of a run (``tryfirst``, so before kedro-mlflow starts an MLflow run):
+    take the project folder's run lock (a second concurrent run stops here with
+    ``cellbench.runs.RunLocked``), remove the temporaries a killed save left under ``data/``
+    (restoring an output killed mid-replacement) and mark MLflow runs left RUNNING by killed
+    processes as KILLED. The lock is released when the run ends or fails, or by the operating
+    system when the process dies. Ranks > 0 of a ``torchrun`` job are part of rank 0's run."""
+
+    def __init__(self):
+        self._handle = None
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        if int(os.environ.get("RANK", "0")) > 0:
+            return
+        from cellbench.datasets.atomic import clean_temporaries
+        from cellbench.runs import acquire_run_lock
+
+        project = _project(run_params)
+        self._handle = acquire_run_lock(project)
+        clean_temporaries(project / "data")
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        from cellbench.runs import release_run_lock
+
+        release_run_lock(self._handle)
+        self._handle = None
+
+
+class TrackRun:
+    """After kedro-mlflow has started the run (``trylast``): runs that killed processes left
+    RUNNING in this project are marked KILLED, and the new run is tagged with the project folder,
+    pid and host so that the next run can do the same for it."""
+
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        if int(os.environ.get("RANK", "0")) > 0:
+            return
+        from cellbench.runs import mark_killed_runs, tag_active_run
+
+        project = _project(run_params)
+        mark_killed_runs(project)
+        tag_active_run(project)

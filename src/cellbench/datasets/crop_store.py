@@ -13,8 +13,8 @@ into place only when complete, so a failed write never leaves a half-written sto
 
 from __future__ import annotations
 
+import json
 import shutil
-import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -25,8 +25,11 @@ from kedro.io.core import AbstractDataset, DatasetError
 
 from cellbench.crops import ALLOWED_DTYPES, ChunkedCrops, Crops, validate_crop_arrays
 
+from .atomic import swap_into_place, temporary
+
 IMAGES = "images.zarr"
 METADATA = "metadata.parquet"
+MANIFEST = "manifest.json"  # every file of the store and its size, written last
 
 
 class CropStoreDataset(AbstractDataset[Crops, Crops]):
@@ -63,6 +66,7 @@ class CropStoreDataset(AbstractDataset[Crops, Crops]):
             raise DatasetError(f"crop store {root}: missing metadata file {meta_path}")
         if not img_path.exists():
             raise DatasetError(f"crop store {root}: missing image array {img_path}")
+        self._check_manifest(root)
         try:
             images = zarr.open_array(str(img_path), mode="r")
         except Exception as exc:  # zarr raises several types for a corrupt store
@@ -83,6 +87,25 @@ class CropStoreDataset(AbstractDataset[Crops, Crops]):
             )
         return Crops(images, metadata)
 
+    @staticmethod
+    def _check_manifest(root: Path) -> None:
+        """Every file the save wrote is there with its size (a store written before manifests
+        existed is not checked)."""
+        path = root / MANIFEST
+        if not path.is_file():
+            return
+        try:
+            files = json.loads(path.read_text())["files"]
+        except (ValueError, KeyError) as exc:
+            raise DatasetError(f"crop store {root}: unreadable {MANIFEST} ({exc}); rerun the ingestion") from exc
+        for name, size in files.items():
+            file = root / name
+            if not file.is_file():
+                raise DatasetError(f"crop store {root}: {name} is missing (the store is incomplete); rerun the ingestion")
+            if file.stat().st_size != size:
+                raise DatasetError(f"crop store {root}: {name} has {file.stat().st_size} bytes, {size} were written "
+                                   "(truncated or changed); rerun the ingestion")
+
     # -- save ---------------------------------------------------------------------------------
     def save(self, data: Crops | ChunkedCrops) -> None:
         if isinstance(data, Crops):
@@ -95,13 +118,12 @@ class CropStoreDataset(AbstractDataset[Crops, Crops]):
             )
         root = self._filepath
         root.parent.mkdir(parents=True, exist_ok=True)
-        tmp = root.parent / f".{root.name}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp = temporary(root)
         try:
             self._write(tmp, chunks)
-            self._swap_into_place(tmp, root)
-        except Exception:
+            swap_into_place(tmp, root)
+        finally:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     def _write(self, tmp: Path, chunks) -> None:
         tmp.mkdir(parents=True)
@@ -132,13 +154,5 @@ class CropStoreDataset(AbstractDataset[Crops, Crops]):
             raise DatasetError(f"crop store {self._filepath}: nothing to save (no chunks)")
         metadata = pd.concat(metas, ignore_index=True)
         metadata.to_parquet(tmp / METADATA, index=False)
-
-    @staticmethod
-    def _swap_into_place(tmp: Path, root: Path) -> None:
-        backup = None
-        if root.exists():
-            backup = root.parent / f".{root.name}.old-{uuid.uuid4().hex[:8]}"
-            root.rename(backup)
-        tmp.rename(root)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
+        files = {p.relative_to(tmp).as_posix(): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
+        (tmp / MANIFEST).write_text(json.dumps({"crops": n, "files": files}, indent=0))

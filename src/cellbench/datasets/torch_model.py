@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
 from kedro.io.core import AbstractDataset, DatasetError
+
+from .atomic import swap_into_place, temporary
 
 
 class TorchModelDataset(AbstractDataset[dict, dict]):
@@ -41,9 +41,9 @@ class TorchModelDataset(AbstractDataset[dict, dict]):
             raise DatasetError(f"model artefact {self._filepath}: expected a dict with a 'state_dict', got "
                                f"{type(data).__name__}")
         self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._filepath.with_name(f".{self._filepath.name}.{uuid.uuid4().hex[:8]}")
+        tmp = temporary(self._filepath)
         try:
             torch.save(data, tmp)
-            os.replace(tmp, self._filepath)
+            swap_into_place(tmp, self._filepath)
         finally:
             tmp.unlink(missing_ok=True)
