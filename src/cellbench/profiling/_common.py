@@ -39,3 +39,14 @@ def select_samples(df: pd.DataFrame, samples: str, where: str) -> np.ndarray:
     if not mask.any():
         raise ValueError(f"{where}: samples query {samples!r} selects no rows (e.g. no control wells)")
     return np.asarray(mask)
+
+
+def finite_or_nan(df: pd.DataFrame, features: list[str], where: str) -> np.ndarray:
+    """``df[features]`` as float64; NaN allowed (missing), +-inf an error naming the column and row."""
+    X = df[features].to_numpy(dtype=np.float64)
+    inf = np.isinf(X)
+    if inf.any():
+        row, col = np.argwhere(inf)[0]
+        raise ValueError(f"{where}: feature column {features[col]!r} has an infinite value ({X[row, col]}) in row "
+                         f"{df.index[row]!r}; replace it (e.g. by NaN) or drop the column")
+    return X

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._common import resolve_features, select_samples
+from ._common import finite_or_nan, resolve_features, select_samples
 
 OPERATIONS = ("drop_na_columns", "variance_threshold", "correlation_threshold")
 
@@ -70,6 +70,7 @@ def feature_select(profiles: pd.DataFrame, features: list[str] | str = "infer", 
     features = resolve_features(profiles, features, where)
     rows = select_samples(profiles, samples, where)
     kept = list(features)
+    finite_or_nan(profiles.loc[rows], features, where)
     for op in ops:
         X = profiles.loc[rows, kept].to_numpy(dtype=np.float64)
         if op == "drop_na_columns":

@@ -8,6 +8,11 @@ per-plate DMSO normalisation most pipelines use; pycytominer issue #154), and cl
 Methods, with mu / sigma / med / q / MAD computed on the reference rows R, feature by feature:
 
 * ``standardize``: (x - mu) / sigma, sigma the population SD (ddof 0); sigma = 0 -> 1 (sklearn).
+
+Missing values as in pycytominer 1.7.1 (its scikit-learn scalers and ``RobustMAD``): NaN are
+skipped when the statistics are fitted and stay NaN in the output; an infinite value is an error
+naming its column and row (scikit-learn refuses infinity too, without naming it). Spherize needs
+a reference without NaN and says so.
 * ``robustize``: (x - med) / (q75 - q25), linear-interpolated quantiles; IQR = 0 -> 1 (sklearn).
 * ``mad_robustize``: (x - med) / (1.4826 MAD + eps), MAD = median |x - med| (NaN skipped).
 * ``spherize``: whitening fitted by SVD of the centred (PCA, ZCA) or standardised (PCA-cor,
@@ -19,12 +24,14 @@ Methods, with mu / sigma / med / q / MAD computed on the reference rows R, featu
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from cellbench.metadata import metadata_columns
 
-from ._common import resolve_features, select_samples
+from ._common import finite_or_nan, resolve_features, select_samples
 
 METHODS = ("standardize", "robustize", "mad_robustize", "spherize")
 SPHERIZE_METHODS = ("PCA", "ZCA", "PCA-cor", "ZCA-cor")
@@ -32,9 +39,11 @@ SPHERIZE_METHODS = ("PCA", "ZCA", "PCA-cor", "ZCA-cor")
 
 def _fit_transform(ref: np.ndarray, X: np.ndarray, method: str, eps_mad: float, center: bool,
                    sph_method: str, sph_eps: float, where: str) -> np.ndarray:
-    if method == "standardize":
-        mu = ref.mean(axis=0)
-        sd = ref.std(axis=0)
+    if method == "standardize":  # NaN skipped when fitting and kept when transforming (sklearn)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column gives NaN, as in sklearn
+            mu = np.nanmean(ref, axis=0)
+            sd = np.nanstd(ref, axis=0)
         sd = np.where(sd < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mu), 1.0), 1.0, sd)
         return (X - mu) / sd
     if method == "robustize":
@@ -68,7 +77,7 @@ def spherize_matrix(ref: np.ndarray, center: bool = True, method: str = "ZCA-cor
         zero = np.flatnonzero(var == 0)
         if len(zero):
             raise ValueError(f"{where}: {len(zero)} feature(s) have zero variance in the reference rows "
-                             "(e.g. column index {zero[0]}); remove them first (feature_select variance_threshold)")
+                             f"(e.g. column index {zero[0]}); remove them first (feature_select variance_threshold)")
         scale = np.sqrt(var)
     Xc = (ref - shift) / scale
     r = np.linalg.matrix_rank(Xc)
@@ -108,7 +117,7 @@ def normalize(profiles: pd.DataFrame, features: list[str] | str = "infer", meta_
         if meta_features != "infer":
             raise ValueError(f"{where}: meta_features must be a list or 'infer', got {meta_features!r}")
         meta_features = metadata_columns(profiles)
-    X = profiles[features].to_numpy(dtype=np.float64)
+    X = finite_or_nan(profiles, features, where)
     ref_mask = select_samples(profiles, samples, where)
     out = np.empty_like(X)
     if by is None:
