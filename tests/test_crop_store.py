@@ -30,7 +30,7 @@ def test_load_is_lazy_and_chunked(tmp_path):
     c = _crops(n=95)
     ds.save(c)
     back = ds.load()
-    assert isinstance(back.images, zarr.Array)  # not a numpy copy of everything
+    assert not isinstance(back.images, np.ndarray) and isinstance(back.images._array, zarr.Array)  # lazy, not a copy
     assert back.images.chunks[0] == 10
     np.testing.assert_array_equal(back.images[42:45], c.images[42:45])
     picked = back.take(np.array([90, 3, 41]))
@@ -76,6 +76,9 @@ def test_row_count_mismatch_is_reported(tmp_path):
     ds = CropStoreDataset(str(tmp_path / "s"))
     ds.save(_crops(n=10))
     pd.DataFrame({"Metadata_Split": ["train"] * 9}).to_parquet(tmp_path / "s" / "metadata.parquet")
+    with pytest.raises(DatasetError, match=r"metadata.parquet has \d+ bytes, \d+ were written \(truncated or changed\)"):
+        ds.load()
+    (tmp_path / "s" / "manifest.json").unlink()  # a store written before manifests: the rows are compared
     with pytest.raises(DatasetError, match="9 rows but images.zarr has 10 crops"):
         ds.load()
 
@@ -104,3 +107,39 @@ def test_bad_dtype_on_disk_rejected_on_load(tmp_path):
 def test_metadata_columns_must_be_prefixed():
     with pytest.raises(ValueError, match="must start with 'Metadata_'"):
         Crops(np.zeros((2, 1, 4, 4), np.uint16), pd.DataFrame({"split": ["a", "b"]}))
+
+
+def test_damaged_store_is_named_not_read_as_zeros(tmp_path):
+    """A chunk deleted or truncated after the save: the load (manifest) or the read names the store."""
+    import pytest
+    from kedro.io.core import DatasetError
+
+    ds = CropStoreDataset(str(tmp_path / "s"), chunk_size=10)
+    ds.save(_crops(n=35))
+    chunk = sorted((tmp_path / "s" / "images.zarr").rglob("c/*/0/0/0"))[1]
+    original = chunk.read_bytes()
+    chunk.write_bytes(original[: len(original) // 2])
+    with pytest.raises(DatasetError, match=r"crop store .*s: images.zarr/c/1/0/0/0 has \d+ bytes, \d+ were written"):
+        ds.load()
+    (tmp_path / "s" / "manifest.json").unlink()  # an old store without a manifest: the read names it
+    crops = ds.load()
+    with pytest.raises(DatasetError, match=r"crop store .*images.zarr: reading crops 10:20 failed"):
+        np.asarray(crops.images[10:20])
+    chunk.unlink()
+    ds2 = CropStoreDataset(str(tmp_path / "t"), chunk_size=10)
+    ds2.save(_crops(n=35))
+    next((tmp_path / "t" / "images.zarr").rglob("c/2/0/0/0")).unlink()
+    with pytest.raises(DatasetError, match=r"images.zarr/c/2/0/0/0 is missing"):
+        ds2.load()
+
+
+def test_nan_pixels_are_refused(tmp_path):
+    import pytest
+    from kedro.io.core import DatasetError
+
+    c = _crops(n=12)
+    images = np.asarray(c.images, np.float32)
+    images[7, 1, 3, 3] = np.nan
+    with pytest.raises(DatasetError, match=r"chunk 0 crop 7 \(row 7\) has NaN or infinite pixels"):
+        CropStoreDataset(str(tmp_path / "s")).save(Crops(images, c.metadata))
+    assert not (tmp_path / "s").exists() and list(tmp_path.iterdir()) == []

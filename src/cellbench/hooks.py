@@ -20,8 +20,18 @@ class ValidateParameters:
     unknown or misspelt key, a missing one or a value of the wrong kind stops the run with a
     ``ConfigError`` naming its full path."""
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow reads its configuration
     def after_context_created(self, context) -> None:
+        from kedro.framework.project import settings
+
+        from cellbench.config import ConfigError
+
+        conf = Path(context.project_path) / settings.CONF_SOURCE
+        env = context.env
+        if env and env != "local" and not (conf / env).is_dir():
+            known = sorted(p.name for p in conf.iterdir() if p.is_dir() and p.name not in ("base", "local"))
+            raise ConfigError(f"--env {env}: there is no configuration environment {conf / env}; the environments "
+                              f"of this project are {known}")
         sections = validate_parameters(context.params)
         log.info("parameters validated: %s", ", ".join(sorted(sections)))
 

@@ -57,14 +57,14 @@ def test_coos7_reads_every_cell_with_metadata(coos7_dir, small_coos):
 
 def test_coos7_uint8_is_widened(tmp_path):
     with h5py.File(tmp_path / coos7_filename("train"), "w") as f:
-        f["data"] = np.full((3, 2, 8, 8), 7, np.uint8)
+        f["data"] = np.full((3, 2, 64, 64), 7, np.uint8)
         f["labels"] = np.array([0, 1, 6])
     crops = read_coos7(tmp_path, splits=["train"]).materialize()
     assert crops.dtype == np.uint16 and int(np.asarray(crops.images).max()) == 7
 
 
 def _bad_file(path: Path, **kw):
-    data = kw.get("data", np.zeros((4, 2, 8, 8), np.uint16))
+    data = kw.get("data", np.zeros((4, 2, 64, 64), np.uint16))
     labels = kw.get("labels", np.array([0, 1, 2, 3]))
     with h5py.File(path, "w") as f:
         if data is not None:
@@ -79,7 +79,9 @@ def _bad_file(path: Path, **kw):
         ({"data_key": "images"}, "lacks key(s) ['data']"),
         ({"labels": None}, "lacks key(s) ['labels']"),
         ({"data": np.zeros((4, 64, 64), np.uint16)}, "rank-4"),
-        ({"data": np.zeros((4, 2, 8, 8), np.int32)}, "dtype int32"),
+        ({"data": np.zeros((4, 2, 64, 64), np.int32)}, "dtype int32"),
+        ({"data": np.zeros((4, 3, 64, 64), np.uint16)}, "crops of shape (3, 64, 64); the published COOS-7 crops are (2, 64, 64)"),
+        ({"data": np.zeros((4, 2, 32, 32), np.uint16)}, "crops of shape (2, 32, 32)"),
         ({"labels": np.array([0, 1, 2, 7])}, "expected integers 0..6"),
         ({"labels": np.array([0, -1, 2, 3])}, "expected integers 0..6"),
         ({"labels": np.array([0, 1, 2])}, "must have shape (4,)"),

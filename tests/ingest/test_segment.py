@@ -80,7 +80,9 @@ def test_real_field_of_view_nuclei_and_crops(tmp_path):
     corners = crops[:, 0, :6, :6].mean(axis=(1, 2))
     assert np.mean(centre > corners) > 0.95
     assert set(meta.columns) == {"Metadata_ObjectNumber", "Metadata_Nuclei_Location_Center_X",
-                                 "Metadata_Nuclei_Location_Center_Y", "Metadata_Nuclei_Area"}
+                                 "Metadata_Nuclei_Location_Center_Y", "Metadata_Nuclei_Area", "Metadata_Field_Nuclei",
+                                 "Metadata_Field_Separability", "Metadata_Field_Verdict"}
+    assert (meta["Metadata_Field_Verdict"] == "ok").all() and meta.attrs["quality"]["separability"] > 0.7
     assert field_to_crops(image, 0, crop_size=48, min_cells=10_000)[0].shape[0] == 0
 
 
@@ -98,3 +100,25 @@ def test_read_fields_folder_and_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no TIFF under"):
         read_fields(tmp_path / "empty", ["0"], "0")
+
+
+def test_a_field_of_pure_noise_is_reported_implausible(tmp_path, caplog):
+    """Noise gives hundreds of "nuclei"; the field's report says they are not believable."""
+    import tifffile
+
+    from cellbench.ingest import read_fields
+
+    rng = np.random.default_rng(0)
+    for ch in range(2):
+        tifffile.imwrite(tmp_path / f"noise_f00d{ch}.tif", rng.normal(1000, 30, (256, 256)).astype(np.uint16))
+    tifffile.imwrite(tmp_path / "blank_f01d0.tif", np.full((256, 256), 100, np.uint16))
+    tifffile.imwrite(tmp_path / "blank_f01d1.tif", np.full((256, 256), 100, np.uint16))
+    chunked = read_fields(tmp_path, channels=["0", "1"], nucleus_channel="0", crop_size=32)
+    with caplog.at_level("WARNING"):
+        crops = chunked.materialize()
+    report = {r["image"]: r for r in chunked.info["nuclei_report"]}
+    assert report["noise_f00"]["verdict"] == "implausible" and report["noise_f00"]["nuclei"] > 50
+    assert report["noise_f00"]["separability"] < 0.7 and report["blank_f01"]["verdict"] == "no nuclei"
+    assert (crops.metadata["Metadata_Field_Verdict"] == "implausible").all()
+    assert "noise_f00" in caplog.text and "implausible" in caplog.text and "noise_f00d0.tif" in caplog.text
+    assert "blank_f01" in caplog.text and "no nuclei" in caplog.text

@@ -32,6 +32,44 @@ METADATA = "metadata.parquet"
 MANIFEST = "manifest.json"  # every file of the store and its size, written last
 
 
+class StoredImages:
+    """The store's lazy zarr array (``shape``, ``dtype``, slicing, orthogonal selection); a read
+    that fails (a damaged chunk) is a ``DatasetError`` naming the store and the rows asked for."""
+
+    def __init__(self, array, path: Path):
+        self._array, self._path = array, path
+
+    shape = property(lambda self: self._array.shape)
+    dtype = property(lambda self: self._array.dtype)
+    ndim = property(lambda self: self._array.ndim)
+    chunks = property(lambda self: self._array.chunks)
+
+    def __len__(self) -> int:
+        return int(self._array.shape[0])
+
+    def _read(self, method, key, rows):
+        try:
+            return method(key)
+        except (IndexError, TypeError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise DatasetError(f"crop store {self._path}: reading crops {rows} failed ({type(exc).__name__}: {exc}); "
+                               "the store is damaged, rerun the ingestion") from exc
+
+    def __getitem__(self, key):
+        first = key[0] if isinstance(key, tuple) else key
+        rows = f"{first.start}:{first.stop}" if isinstance(first, slice) else str(first)
+        return self._read(self._array.__getitem__, key, rows)
+
+    def get_orthogonal_selection(self, selection):
+        idx = np.asarray(selection[0])
+        rows = f"{idx[:5].tolist()}{' ...' if idx.size > 5 else ''} ({idx.size} rows)"
+        return self._read(self._array.get_orthogonal_selection, selection, rows)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self[:], dtype=dtype)
+
+
 class CropStoreDataset(AbstractDataset[Crops, Crops]):
     """Kedro dataset for the crop store.
 
@@ -85,7 +123,7 @@ class CropStoreDataset(AbstractDataset[Crops, Crops]):
                 f"crop store {root}: {meta_path.name} has {len(metadata)} rows but {IMAGES} "
                 f"has {images.shape[0]} crops; they must be row-aligned"
             )
-        return Crops(images, metadata)
+        return Crops(StoredImages(images, img_path), metadata)
 
     @staticmethod
     def _check_manifest(root: Path) -> None:
@@ -134,6 +172,10 @@ class CropStoreDataset(AbstractDataset[Crops, Crops]):
             images = chunk.images
             validate_crop_arrays(images, chunk.metadata, where=f"crop store {self._filepath} chunk {i}")
             images = np.ascontiguousarray(np.asarray(images))
+            if images.dtype.kind == "f" and not np.isfinite(images).all():
+                row = int(np.flatnonzero(~np.isfinite(images).reshape(len(images), -1).all(axis=1))[0])
+                raise DatasetError(f"crop store {self._filepath}: chunk {i} crop {row} (row {n + row}) has NaN or infinite "
+                                   "pixels; fix or drop those crops before storing them")
             if array is None:
                 _, c, h, w = images.shape
                 array = zarr.create_array(

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 COOS7_FILE_SPLITS = {"train": "training", "test1": "test1", "test2": "test2", "test3": "test3", "test4": "test4"}
 COOS7_VERSION = "v1.1"
 #: dtypes stored as they are; uint8 is widened to uint16 without loss
+COOS7_CROP = (2, 64, 64)  # channels (protein, nucleus) x height x width of every published crop
 _KEPT = (np.dtype("uint16"), np.dtype("float32"))
 _WIDENED = (np.dtype("uint8"),)
 
@@ -75,6 +76,9 @@ def inspect_coos7_file(path: Path, split: str, n_classes: int = len(COOS7_CLASSE
                 f"COOS-7 {split}: {path} key 'data' must be a rank-4 array (N, C, H, W), "
                 f"got shape {getattr(data, 'shape', None)}"
             )
+        if tuple(data.shape[1:]) != COOS7_CROP:
+            raise ValueError(f"COOS-7 {split}: {path} key 'data' holds crops of shape {tuple(data.shape[1:])}; the "
+                             f"published COOS-7 crops are {COOS7_CROP} (protein, nucleus; 64 x 64 px)")
         n = int(data.shape[0])
         dtype = np.dtype(data.dtype)
         if dtype not in _KEPT + _WIDENED:

@@ -8,6 +8,7 @@ channel a file is: ``image`` (required), ``channel`` (required), and optionally 
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from cellbench.crops import ChunkedCrops, Crops
 from .segment import field_to_crops, illumination_function
 from .tiff import TIFF_SUFFIXES, _read
 
+log = logging.getLogger(__name__)
 DEFAULT_PATTERN = r"(?P<image>.+)d(?P<channel>\d+)$"
 
 
@@ -87,12 +89,23 @@ def read_fields(root: str | Path, channels: list[str], nucleus_channel: str, pat
             out[plate] = np.stack([illumination_function(stack[:, c], **illumination) for c in range(len(channels))])
         return out
 
+    report: list[dict] = []  # one row per field: nuclei, separability, covered, verdict
+
     def chunks():
+        report.clear()
         illum = illum_functions()
         images, metas, n = [], [], 0
         for entry in fields:
             crops, meta = field_to_crops(_load_field(entry, channels), nuc, int(crop_size), int(min_cells),
                                          illum.get(entry.get("plate")), **seg)
+            q = meta.attrs.get("quality", {})
+            report.append({"image": entry["image"], **q})
+            if q.get("verdict") != "ok":
+                log.warning("field %s (%s): %s - %d objects, Otsu separability %.2f (noise ~0.64), %.0f %% of the "
+                            "field covered; check the nucleus channel %r and the segmentation settings",
+                            entry["image"], entry["files"][str(nucleus_channel)], q.get("verdict"),
+                            q.get("nuclei", 0), q.get("separability", 0.0), 100 * q.get("covered", 0.0),
+                            nucleus_channel)
             if not len(meta):
                 continue
             meta.insert(0, "Metadata_Image", entry["image"])
@@ -108,4 +121,4 @@ def read_fields(root: str | Path, channels: list[str], nucleus_channel: str, pat
         if images:
             yield Crops(np.concatenate(images), pd.concat(metas, ignore_index=True))
 
-    return ChunkedCrops(chunks, info={"source": str(root), "fields": len(fields)})
+    return ChunkedCrops(chunks, info={"source": str(root), "fields": len(fields), "nuclei_report": report})

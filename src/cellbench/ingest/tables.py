@@ -7,6 +7,8 @@ columns start with ``Metadata_``, every other column is a numeric feature (:func
 
 from __future__ import annotations
 
+import logging
+
 import re
 from pathlib import Path, PurePosixPath
 
@@ -25,6 +27,8 @@ BBBC021_IMAGE_COLUMNS = (
 BBBC021_MOA_COLUMNS = ("compound", "concentration", "moa")
 BBBC021_CHANNELS = ("DAPI", "Tubulin", "Actin")
 BBBC021_CONTROL = "DMSO"
+
+log = logging.getLogger(__name__)
 
 #: CellProfiler measurements that describe where or which an object is, not what it looks like
 #: (pycytominer treats them as features by prefix, issues #510, #122, #81; cellbench does not)
@@ -149,20 +153,45 @@ def ljosa_profiles(profiles: TableLike, image: TableLike, moa: TableLike) -> pd.
 
 
 # -- CellProfiler and JUMP --------------------------------------------------------------------------
+def _unparsable(df: pd.DataFrame, col, where: str, unparsable: str) -> bool:
+    """A measurement column that is mostly numbers but has values that are not (``#DIV/0!``, ``n/a``
+    from a spreadsheet): an error naming the column, the first bad row and value, or, with
+    ``unparsable="drop"``, True (the column is dropped with a warning). A column of text only is
+    not a measurement (False: it becomes metadata)."""
+    values = df[col]
+    parsed = pd.to_numeric(values, errors="coerce")
+    bad = parsed.isna() & values.notna() & values.astype(str).str.strip().ne("")
+    if not bad.any() or parsed.notna().sum() == 0:
+        return False
+    row = bad.idxmax()
+    if unparsable == "drop":
+        log.warning("%s: column %r has %d value(s) that are not numbers (first: row %s, %r); dropped", where, col,
+                    int(bad.sum()), row, values[row])
+        return True
+    raise ValueError(f"{where}: measurement column {col!r} has {int(bad.sum())} value(s) that are not numbers "
+                     f"(first: row {row}, {values[row]!r}); fix the table, or pass unparsable='drop' to drop "
+                     "such columns")
+
+
 def cellprofiler_table(table: TableLike, compartment: str | None = None,
-                       metadata: dict[str, object] | None = None) -> pd.DataFrame:
+                       metadata: dict[str, object] | None = None, unparsable: str = "error") -> pd.DataFrame:
     """A CellProfiler table (per-object, merged single-cell or well-level) in the ``Metadata_`` convention.
 
     ``compartment`` prefixes the measurements of a raw per-object table (``AreaShape_Area`` ->
     ``Cells_AreaShape_Area``). Location, parent, object-number, children-count and table/image/object
     number columns become metadata (``Metadata_<Compartment>_<name>``), as do non-numeric and
     ``Image_`` columns; ``metadata`` adds constant columns (e.g. plate, well, site). The remaining
-    columns are numeric features, in their original order after the metadata.
+    columns are numeric features, in their original order after the metadata. A measurement with
+    values that do not parse as numbers (``#DIV/0!``) is an error naming it, or dropped with
+    ``unparsable="drop"``.
     """
+    if unparsable not in ("error", "drop"):
+        raise ValueError(f"cellprofiler_table: unparsable must be 'error' or 'drop', got {unparsable!r}")
     df, where = read_table(table, "CellProfiler table")
     if df.empty:
         raise ValueError(f"{where}: the table has no rows")
     rename, meta_cols, feats = {}, [], []
+    dropped = []
     for col in df.columns:
         name = str(col)
         prefix, _, rest = name.partition("_")
@@ -172,6 +201,10 @@ def cellprofiler_table(table: TableLike, compartment: str | None = None,
             new = f"Metadata_{name}"
         else:
             comp, rest = (prefix, rest) if prefix in CP_COMPARTMENTS else (compartment, name)
+            if (not CP_METADATA_PATTERN.match(rest) and not pd.api.types.is_numeric_dtype(df[col])
+                    and _unparsable(df, col, where, unparsable)):
+                dropped.append(col)
+                continue
             if CP_METADATA_PATTERN.match(rest) or not pd.api.types.is_numeric_dtype(df[col]):
                 new = f"Metadata_{comp}_{rest}" if comp else f"Metadata_{rest}"
             elif comp is None:
@@ -183,7 +216,7 @@ def cellprofiler_table(table: TableLike, compartment: str | None = None,
                 continue
         rename[name] = new
         meta_cols.append(new)
-    out = df.rename(columns=rename)
+    out = df.drop(columns=dropped).rename(columns=rename)
     extra = {(k if k.startswith("Metadata_") else f"Metadata_{k}"): v for k, v in (metadata or {}).items()}
     out = pd.concat([pd.DataFrame(extra, index=out.index), out.drop(columns=list(extra), errors="ignore")], axis=1)
     meta_cols = list(extra) + [c for c in meta_cols if c not in extra]

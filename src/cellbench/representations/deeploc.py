@@ -135,6 +135,9 @@ def train(images: np.ndarray, labels: np.ndarray, config: DeepLocConfig, device:
 def represent(crops: Crops, config: DeepLocConfig, device: torch.device) -> Representation:
     """Train on the Training cells, then per cell the ``end_to_end`` and ``fc2`` layers; the cells
     held out of training for model selection are marked ``Metadata_Validation``."""
+    if config.crop > min(crops.shape[2:]):
+        raise ConfigError(f"deeploc.crop: {config.crop} px is larger than the crops ({crops.shape[2]} x "
+                          f"{crops.shape[3]} px); set it to at most {min(crops.shape[2:])}")
     rows = training_rows(crops.metadata, config.train_splits, config.max_train_cells, config.seed)
     cells = crops.take(rows)
     model, classes, history, val_idx = train(preprocess(np.asarray(cells.images)),
