@@ -114,7 +114,7 @@ ACTIVITY = dict(pos_sameby=["Metadata_broad_sample", "Metadata_Reference_Index"]
                 neg_sameby=[], neg_diffby=["Metadata_broad_sample", "Metadata_Reference_Index"])
 
 
-def test_average_precision_and_map_match_copairs():
+def test_average_precision_and_map_match_copairs(tmp_path):
     from copairs.map import average_precision as cp_ap
     from copairs.map import mean_average_precision as cp_map
 
@@ -126,7 +126,10 @@ def test_average_precision_and_map_match_copairs():
     assert (ours["n_total_pairs"].to_numpy() == ref["n_total_pairs"].to_numpy()).all()
     ref = ref[ref["Metadata_broad_sample"] != "DMSO"]
     ours = ours[ours["Metadata_broad_sample"] != "DMSO"]
-    ref_map = cp_map(ref, sameby=["Metadata_broad_sample"], null_size=2000, threshold=0.05, seed=0, progress_bar=False)
+    # copairs caches its nulls in ~/.copairs keyed without the per-configuration seed, so what a user's
+    # cache already holds changes its p-values: give the reference an empty cache of its own
+    ref_map = cp_map(ref, sameby=["Metadata_broad_sample"], null_size=2000, threshold=0.05, seed=0, progress_bar=False,
+                     cache_dir=tmp_path / "copairs")
     our_map = mean_average_precision(ours, ["Metadata_broad_sample"], null_size=2000, threshold=0.05, seed=0)
     np.testing.assert_allclose(our_map["mean_average_precision"], ref_map["mean_average_precision"], atol=1e-12)
     np.testing.assert_allclose(our_map["p_value"], ref_map["p_value"], atol=1e-12)
@@ -159,6 +162,36 @@ def test_ap_hand_case_and_null():
     np.testing.assert_allclose(benjamini_hochberg(p), multipletests(p, method="fdr_bh")[1])
     with pytest.raises(ValueError, match="no positive pairs"):
         average_precision(pd.DataFrame({"g": ["a", "b"]}), feats[:2], ["g"], [], [], ["g"])
+
+
+def test_map_null_cache_is_keyed_atomic_and_changes_nothing(tmp_path, monkeypatch):
+    import cellbench.metrics.retrieval as retrieval
+
+    meta, feats = _lincs()
+    ap = average_precision(meta, feats, **ACTIVITY)
+    ap = ap[ap["Metadata_broad_sample"] != "DMSO"]
+    args = dict(sameby=["Metadata_broad_sample"], null_size=300, threshold=0.05, seed=0)
+    plain = mean_average_precision(ap, **args)
+    cached = mean_average_precision(ap, **args, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(plain, cached)
+    files = sorted(tmp_path.rglob("*.npy"))
+    assert files and all(f.parent.parent.name == "ns300" and f.parent.name.startswith("seed") for f in files)
+    assert not list(tmp_path.rglob(".*tmp-*"))  # written atomically, no temporaries left
+    files[0].write_bytes(b"not a numpy file")  # a damaged entry is drawn again
+    monkeypatch.setattr(retrieval, "null_average_precision", _count_calls(retrieval.null_average_precision))
+    again = mean_average_precision(ap, **args, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(plain, again)
+    assert retrieval.null_average_precision.calls == 1  # only the damaged one was recomputed
+    other = mean_average_precision(ap, **{**args, "seed": 1}, cache_dir=tmp_path)  # another seed: other keys
+    assert not np.allclose(other["p_value"], plain["p_value"])
+
+
+def _count_calls(func):
+    def wrapper(*a, **k):
+        wrapper.calls += 1
+        return func(*a, **k)
+    wrapper.calls = 0
+    return wrapper
 
 
 def test_aggregate_on_dask_local_cluster(tmp_path):

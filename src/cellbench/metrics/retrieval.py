@@ -180,13 +180,47 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return out
 
 
+def cached_null(num_pos: int, total: int, null_size: int, seed: int, cache_dir=None) -> np.ndarray:
+    """:func:`null_average_precision`, read from ``cache_dir`` when it was drawn before.
+
+    One ``.npy`` per draw, keyed by every parameter that determines it
+    (``ns<null_size>/seed<seed>/n<total>_k<num_pos>.npy``, ``seed`` the configuration's own seed),
+    written atomically (temporary file, then rename) so concurrent or killed writers never leave a
+    partial file; an unreadable file is drawn again. copairs 0.5.5 caches the same draws in
+    ``~/.copairs/seed<seed>/ns<size>/n<total>_k<k>.npy`` without the configuration's seed in the key,
+    so its result depends on what the cache already holds; this one does not.
+    """
+    if cache_dir is None:
+        return null_average_precision(num_pos, total, null_size, seed)
+    import os
+    import uuid
+    from pathlib import Path
+
+    path = Path(cache_dir) / f"ns{null_size}" / f"seed{seed}" / f"n{total}_k{num_pos}.npy"
+    if path.is_file():
+        try:
+            null = np.load(path)
+            if null.shape == (null_size,) and null.dtype == np.float32:
+                return null
+        except (OSError, ValueError):
+            pass
+    null = null_average_precision(num_pos, total, null_size, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    with open(tmp, "wb") as fh:
+        np.save(fh, null)
+    os.replace(tmp, path)
+    return null
+
+
 def mean_average_precision(ap_scores: pd.DataFrame, sameby: list[str], null_size: int = 10_000,
-                           threshold: float = 0.05, seed: int = 0) -> pd.DataFrame:
+                           threshold: float = 0.05, seed: int = 0, cache_dir=None) -> pd.DataFrame:
     """mAP per group of ``sameby`` with a permutation p-value and BH correction (copairs semantics).
 
     The group's null is the element-wise mean of its members' null APs (one null per
     (n_pos_pairs, n_total_pairs) configuration, seeded from ``seed`` in sorted configuration order);
-    p = (#(null > mAP) + 1) / (null_size + 1).
+    p = (#(null > mAP) + 1) / (null_size + 1). ``cache_dir`` keeps the null draws between calls
+    (:func:`cached_null`); the result is the same with or without it.
     """
     scores = ap_scores[ap_scores["average_precision"].notna() & (ap_scores["n_pos_pairs"] > 0)].reset_index(drop=True)
     if scores.empty:
@@ -194,7 +228,7 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: list[str], null_size
     confs, inverse = np.unique(scores[["n_pos_pairs", "n_total_pairs"]].to_numpy(), axis=0, return_inverse=True)
     inverse = inverse.ravel()
     seeds = np.random.default_rng(seed).integers(8096, size=len(confs))
-    nulls = np.stack([null_average_precision(int(k), int(n), null_size, int(s)) for (k, n), s in zip(confs, seeds)])
+    nulls = np.stack([cached_null(int(k), int(n), null_size, int(s), cache_dir) for (k, n), s in zip(confs, seeds)])
     rows = []
     for key, idx in scores.groupby(list(sameby), sort=True, observed=True).indices.items():
         m = float(scores["average_precision"].to_numpy()[idx].mean())

@@ -22,11 +22,13 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class MapConfig(Config):
-    """``profiling.map``: the permutation null of mAP (size, significance threshold, seed)."""
+    """``profiling.map``: the permutation null of mAP (size, significance threshold, seed) and the
+    folder that keeps its draws between runs (``null_cache``; null = draw every time)."""
 
     null_size: int
     threshold: float
     seed: int
+    null_cache: str | None
 
     def check(self, path: str) -> None:
         positive(path, null_size=self.null_size, threshold=self.threshold)
@@ -70,7 +72,8 @@ class VariantResults(NamedTuple):
 def moa_map(treatments: pd.DataFrame, feats: np.ndarray, config: MapConfig, moa: str, compound: str) -> dict:
     """MoA retrieval mAP over treatments: positives share the MoA but not the compound."""
     ap = average_precision(treatments, feats, pos_sameby=[moa], pos_diffby=[compound], neg_sameby=[], neg_diffby=[moa])
-    maps = mean_average_precision(ap, [moa], null_size=config.null_size, threshold=config.threshold, seed=config.seed)
+    maps = mean_average_precision(ap, [moa], null_size=config.null_size, threshold=config.threshold, seed=config.seed,
+                                  cache_dir=config.null_cache)
     return {"map_moa": float(maps["mean_average_precision"].mean()),
             "map_moa_significant": int(maps["below_corrected_p"].sum()), "map_moa_n": len(maps)}
 
