@@ -36,12 +36,17 @@ def temporary(path: Path, kind: str = "tmp") -> Path:
     return path.parent / f".{path.name}.{kind}-{uuid.uuid4().hex[:8]}"
 
 
-def fault_point(path: Path) -> None:
+def fault_point(path: Path, stage: str = "written") -> None:
     """Kill this process (SIGKILL, no clean-up) when the environment variable
-    ``CELLBENCH_KILL_DURING_SAVE`` names ``path``'s file or folder name: the tests use it to kill
-    a run between writing an output and moving it into place."""
+    ``CELLBENCH_KILL_DURING_SAVE`` is ``<name>`` (stage ``written``: the new output is complete in
+    its temporary, nothing moved yet) or ``<name>:swap`` (stage ``swap``: the old folder is moved
+    aside, the new one not yet in place), ``<name>`` being the output's file or folder name. The
+    kill / resume tests use it; it does nothing otherwise."""
     target = os.environ.get(KILL_DURING_SAVE)
-    if target and Path(path).name.startswith(f".{target}.tmp-"):
+    if not target:
+        return
+    name, _, when = target.partition(":")
+    if Path(path).name.startswith(f".{name}.tmp-") and (when or "written") == stage:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -51,6 +56,7 @@ def swap_into_place(tmp: Path, final: Path) -> None:
     if tmp.is_dir() and final.exists():
         backup = temporary(final, "old")
         final.rename(backup)
+        fault_point(tmp, "swap")
         tmp.rename(final)
         shutil.rmtree(backup, ignore_errors=True)
     else:
