@@ -50,11 +50,16 @@ def _coerce(value: Any, tp, path: str) -> Any:
                           f"{[_describe(a) for a in args]}")
     if isinstance(tp, type) and issubclass(tp, Config):
         return tp.from_params(value, path)
-    if origin is tuple:
+    if origin in (tuple, list) or tp in (tuple, list):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(f"{path}: expected a list, got {value!r}")
-        item = args[0] if args else Any
-        return tuple(_coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value))
+        item = args[0] if args and args[0] is not Ellipsis else Any
+        if origin is tuple and len(args) > 1 and args[1] is not Ellipsis:  # a fixed-length tuple
+            if len(value) != len(args):
+                raise ConfigError(f"{path}: expected a list of {len(args)} values, got {value!r}")
+            return tuple(_coerce(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        items = [_coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+        return items if (origin is list or tp is list) else tuple(items)
     if origin in (dict, Mapping, typing.Mapping) or tp in (dict, Mapping):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{path}: expected a mapping, got {value!r}")
@@ -134,6 +139,42 @@ class Config:
     def replace(self: T, path: str = "override", **changes) -> T:
         """A copy with ``changes`` applied and validated like parameters (unknown keys rejected)."""
         return type(self).from_params({**self.to_dict(), **changes}, path)
+
+
+def check_arguments(args: Mapping[str, Any], target, path: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``args`` checked against ``target`` (a function's signature or a dataclass's fields): an
+    unknown name, or a value whose kind does not match the annotation, is a :class:`ConfigError`
+    naming ``path.<name>``. Returns the coerced values (lists of a tuple field become tuples; a
+    nested dataclass field is checked in turn). Names in ``skip`` pass unchecked."""
+    import inspect
+
+    if not isinstance(args, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of arguments, got {args!r}")
+    if dataclasses.is_dataclass(target):
+        known = [f.name for f in dataclasses.fields(target)]
+    else:
+        known = [n for n, p in inspect.signature(target).parameters.items()
+                 if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    try:
+        hints = get_type_hints(target)
+    except Exception:  # an annotation that cannot be resolved is not checked
+        hints = {}
+    out = {}
+    for name, value in args.items():
+        if name in skip:
+            out[name] = value
+            continue
+        if name not in known:
+            raise ConfigError(f"{path}.{name}: unknown parameter; the known keys of {path} are {known}")
+        hint = hints.get(name, Any)
+        if dataclasses.is_dataclass(hint) and not issubclass(hint, Config):
+            out[name] = check_arguments(value or {}, hint, f"{path}.{name}")
+            continue
+        try:
+            out[name] = _coerce(value, hint, f"{path}.{name}")
+        except TypeError:  # an annotation this checker does not know: passed as it is
+            out[name] = value
+    return out
 
 
 def positive(path: str, **values: float) -> None:

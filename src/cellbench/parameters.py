@@ -87,8 +87,12 @@ class ExplorationSection(Config):
 
     def check(self, path: str) -> None:
         names = [f.name for f in dataclasses.fields(ExplorationRepresentations)]
-        if sorted(self.layers) != sorted(names):
-            raise ConfigError(f"{path}.layers: expected one layer for each of {names}, got {sorted(self.layers)}")
+        unknown = [k for k in self.layers if k not in names]
+        if unknown:
+            raise ConfigError(f"{path}.layers.{unknown[0]}: unknown representation; expected one layer for each of {names}")
+        missing = [k for k in names if k not in self.layers]
+        if missing:
+            raise ConfigError(f"{path}.layers.{missing[0]}: missing; expected one layer for each of {names}")
 
 
 SECTIONS: dict[str, type[Config]] = {

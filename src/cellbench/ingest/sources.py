@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from cellbench.config import Config, ConfigError, one_of, positive
+from cellbench.config import Config, ConfigError, check_arguments, one_of, positive
 from cellbench.crops import ChunkedCrops
 
 SOURCES = ("simulation", "coos7", "tiff", "fields")
@@ -28,17 +28,21 @@ def simulation(params: dict, path: str = "ingestion.simulation"):
     names it) and the function that streams its crops; unknown keys and bad values are errors
     naming ``path``."""
     params = dict(params)
+    if "design" not in params:  # a misspelt design key would silently select the COOS-7 default
+        import difflib
+
+        typo = difflib.get_close_matches("design", [str(k) for k in params], 1, 0.6)
+        if typo:
+            raise ConfigError(f"{path}.{typo[0]}: unknown parameter; did you mean design?")
     name = params.get("design", "coos7")
     sims = simulators()
     if name not in sims:
         raise ConfigError(f"{path}.design: unknown design {name!r}; known {sorted(sims)}")
     design_cls, simulate = sims[name]
-    known = [f.name for f in dataclasses.fields(design_cls)] + ["design"]
-    unknown = [k for k in params if k not in known]
-    if unknown:
-        raise ConfigError(f"{path}.{unknown[0]}: unknown parameter of the {name} simulation; known {sorted(known)}")
+    checked = check_arguments(params, design_cls, path, skip=("design",))
+    nested = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in checked.items()}
     try:
-        return design_cls.from_params({**params, "design": name}), simulate
+        return design_cls.from_params({**params, **nested, "design": name}), simulate
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
 
@@ -78,7 +82,17 @@ class FieldsSource(Config):
     chunk_cells: int
 
     def check(self, path: str) -> None:
+        from .segment import illumination_function, segment_nuclei
+
         positive(path, crop_size=self.crop_size, chunk_cells=self.chunk_cells)
+        if self.segmentation is not None:
+            check_arguments(self.segmentation, segment_nuclei, f"{path}.segmentation", skip=())
+            if "image" in self.segmentation:
+                raise ConfigError(f"{path}.segmentation.image: not a setting")
+        if self.illumination is not None:
+            check_arguments(self.illumination, illumination_function, f"{path}.illumination")
+            if "images" in self.illumination:
+                raise ConfigError(f"{path}.illumination.images: not a setting")
         if self.nucleus_channel not in self.channels:
             raise ConfigError(f"{path}.nucleus_channel: {self.nucleus_channel!r} is not one of channels "
                               f"{list(self.channels)}")

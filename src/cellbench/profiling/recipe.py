@@ -33,7 +33,7 @@ def check_recipe(recipe, path: str) -> None:
     import inspect
     from collections.abc import Mapping
 
-    from cellbench.config import ConfigError
+    from cellbench.config import ConfigError, check_arguments
 
     if not isinstance(recipe, Mapping):
         raise ConfigError(f"{path}: a recipe mapping expected, got {recipe!r}")
@@ -58,6 +58,7 @@ def check_recipe(recipe, path: str) -> None:
             bad = [a for a in args if a not in known]
             if bad:
                 raise ConfigError(f"{where}.{bad[0]}: unknown argument of {func.__name__}; known {known}")
+            check_arguments(args, func, where)  # and of the kind its annotation says
 
 
 def apply_recipe(profiles: pd.DataFrame, recipe: dict, control: str = "Metadata_Control == True") -> tuple[pd.DataFrame, pd.DataFrame]:
