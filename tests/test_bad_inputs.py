@@ -344,6 +344,25 @@ CASES = {
     "sim_nuisance_key": (lambda t: _sim({"nuisance": {"plate_sd": 1}}), ConfigError, r"nuisance.plate_sd"),
     "sim_nuisance_type": (lambda t: _sim({"nuisance": {"plate_expression_sd": "big"}}), ConfigError,
                           r"nuisance.plate_expression_sd: expected a number"),
+    # -- zeros that mean nothing ---------------------------------------------------------------------
+    "zero_min_distance": (lambda t: _param(("ingestion", "fields", "segmentation", "min_distance"), 0), ConfigError,
+                          r"ingestion.fields.segmentation.min_distance: must be >= 1"),
+    "negative_sigma": (lambda t: _param(("ingestion", "fields", "segmentation", "sigma"), -1.0), ConfigError,
+                       r"ingestion.fields.segmentation.sigma: must be >= 0"),
+    "zero_vgg_batch": (lambda t: _param(("representation", "vgg16", "embed_batch_size"), 0), ConfigError,
+                       r"representation.vgg16.embed_batch_size: must be > 0"),
+    "zero_rf_jobs": (lambda t: _param(("evaluation", "classifiers", "random_forest", "n_jobs"), 0), ConfigError,
+                     r"random_forest.n_jobs: 0 has no meaning"),
+    "zero_decay_rate": (lambda t: _param(("representation", "deeploc", "decay_rate"), 0), ConfigError,
+                        r"representation.deeploc.decay_rate: must be > 0"),
+    "zero_chunk": (lambda t: _param(("ingestion", "coos7", "chunk_cells"), 0), ConfigError,
+                   r"ingestion.coos7.chunk_cells: must be > 0"),
+    "zero_batch_texture": (lambda t: _param(("representation", "texture", "batch_size"), 0), ConfigError,
+                           r"representation.texture.batch_size: must be > 0"),
+    "illumination_key": (lambda t: _param(("ingestion", "fields", "illumination"), {"downscal": 4}), ConfigError,
+                         r"ingestion.fields.illumination.downscal: unknown parameter"),
+    "segmentation_key": (lambda t: _param(("ingestion", "fields", "segmentation"), {"sigma": 1, "min_dist": 3}),
+                         ConfigError, r"ingestion.fields.segmentation.min_dist: unknown parameter"),
     # -- the environment ----------------------------------------------------------------------------
     "env_misspelt": (lambda t: _session_env(t, "papr"), ConfigError, r"--env papr: there is no configuration environment"),
 }
@@ -428,6 +447,10 @@ def _read_fields(root, pattern=r"(?P<image>.+)d(?P<channel>\d+)$", nucleus_chann
     from cellbench.ingest import read_fields
 
     return read_fields(root, channels=["0", "1"], nucleus_channel=nucleus_channel, pattern=pattern)
+
+
+def _param(path, value):
+    return validate_parameters(_set(BASE, path, value))
 
 
 def _recipe(recipe):

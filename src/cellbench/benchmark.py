@@ -122,6 +122,9 @@ class RandomForestConfig(Config):
 
     def check(self, path: str) -> None:
         positive(path, n_iter=self.n_iter)
+        for key in ("n_jobs", "search_n_jobs"):
+            if getattr(self, key) == 0:
+                raise ConfigError(f"{path}.{key}: 0 has no meaning; a number of processes, or -1 for all cores")
         if self.cv < 2:
             raise ConfigError(f"{path}.cv: at least 2 folds expected, got {self.cv}")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from cellbench.config import Config, ConfigError, check_arguments, one_of, positive
+from cellbench.config import Config, ConfigError, check_arguments, non_negative, one_of, positive
 from cellbench.crops import ChunkedCrops
 
 SOURCES = ("simulation", "coos7", "tiff", "fields")
@@ -56,6 +56,9 @@ class Coos7Source(Config):
     splits: tuple[str, ...] | None
     version: str
 
+    def check(self, path: str) -> None:
+        positive(path, chunk_cells=self.chunk_cells)
+
 
 @dataclasses.dataclass(frozen=True)
 class TiffSource(Config):
@@ -65,6 +68,9 @@ class TiffSource(Config):
     channels: tuple[str, ...]
     class_names: tuple[str, ...] | None
     chunk_cells: int
+
+    def check(self, path: str) -> None:
+        positive(path, chunk_cells=self.chunk_cells)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,9 +92,12 @@ class FieldsSource(Config):
 
         positive(path, crop_size=self.crop_size, chunk_cells=self.chunk_cells)
         if self.segmentation is not None:
-            check_arguments(self.segmentation, segment_nuclei, f"{path}.segmentation", skip=())
-            if "image" in self.segmentation:
+            seg = check_arguments(self.segmentation, segment_nuclei, f"{path}.segmentation", skip=())
+            if "image" in seg:
                 raise ConfigError(f"{path}.segmentation.image: not a setting")
+            non_negative(f"{path}.segmentation", **{k: seg[k] for k in ("sigma", "min_area") if k in seg})
+            if seg.get("min_distance", 1) < 1:
+                raise ConfigError(f"{path}.segmentation.min_distance: must be >= 1, got {seg['min_distance']}")
         if self.illumination is not None:
             check_arguments(self.illumination, illumination_function, f"{path}.illumination")
             if "images" in self.illumination:

@@ -56,7 +56,7 @@ class DeepLocConfig(NetworkConfig, CoosTrainingCells):
     def check(self, path: str) -> None:
         NetworkConfig.check(self, path)
         positive(path, crop=self.crop, batch_size=self.batch_size, steps=self.steps, lr=self.lr,
-                 decay_steps=self.decay_steps, eval_every=self.eval_every)
+                 decay_steps=self.decay_steps, eval_every=self.eval_every, decay_rate=self.decay_rate)
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"{path}.val_fraction: must be in (0, 1), got {self.val_fraction}")
         bad = [k for k in self.rot90 if k not in (0, 1, 2, 3)]

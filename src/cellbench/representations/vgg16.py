@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from cellbench.config import Config, ConfigError
+from cellbench.config import Config, ConfigError, positive
 from cellbench.crops import Crops
 from cellbench.models import VGG16
 from cellbench.models.vgg16 import _conv_names
@@ -41,6 +41,7 @@ class VGG16Config(Config):
     num_workers: int
 
     def check(self, path: str) -> None:
+        positive(path, embed_batch_size=self.embed_batch_size)
         if self.weights is not None and not Path(self.weights).is_file():
             raise ConfigError(f"{path}.weights: no file {self.weights!r} (a torchvision-layout vgg16 state dict); "
                               "set null to leave VGG16 out")
