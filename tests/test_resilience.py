@@ -163,9 +163,16 @@ def _no_corrupt_output(project: Path) -> None:
         CropStoreDataset(str(store)).load()
 
 
+def _runs(project: Path) -> list:
+    """The project's MLflow runs, read with a client of its own (the process-wide tracking URI, and
+    the run stack other session tests leave in this process, are not touched)."""
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(ids)
+
+
 def _statuses(project: Path) -> list[str]:
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    return sorted(mlflow.search_runs(search_all_experiments=True)["status"])
+    return sorted(r.info.status for r in _runs(project))
 
 
 @pytest.fixture(scope="module")
@@ -223,5 +230,4 @@ def test_one_run_per_folder_then_kill_mid_training_and_rerun(tmp_path, reference
     assert again.returncode == 0, again.stderr[-3000:]
     pd.testing.assert_frame_equal(_results(project), reference)  # seed 0's results, not seed 1's
     assert _statuses(project) == ["FINISHED", "KILLED"]
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    assert set(mlflow.search_runs(search_all_experiments=True)["params.ingestion.simulation.seed"]) == {"0"}
+    assert {r.data.params["ingestion.simulation.seed"] for r in _runs(project)} == {"0"}
