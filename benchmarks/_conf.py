@@ -30,3 +30,28 @@ def env_params(name: str, env: str | None = None) -> dict:
     if env and path.is_file():
         params = merge(params, (yaml.safe_load(path.read_text()) or {}).get(name, {}))
     return params
+
+
+def kedro_run_in_copy(project: Path, pipeline: str, params: list[str]) -> Path:
+    """``kedro run --pipelines=<pipeline> --params=...`` in a fresh copy of the project at
+    ``project`` (conf/ without local/, pyproject.toml; its own MLflow sqlite store and data
+    folders, so runs never share a folder), logging to ``project/kedro_run.log``. Returns the
+    project folder; raises with the end of the log when the run fails."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+    (project / "conf" / "local").mkdir(exist_ok=True)
+    (project / "src").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    env = {**os.environ, "CELLBENCH_MLFLOW_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    log = project / "kedro_run.log"
+    with open(log, "w") as fh:
+        done = subprocess.run([sys.executable, "-m", "kedro", "run", f"--pipelines={pipeline}",
+                               f"--params={','.join(params)}"], cwd=project, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{pipeline} failed in {project}; see the end of {log}:\n"
+                           + "\n".join(log.read_text().splitlines()[-20:]))
+    return project

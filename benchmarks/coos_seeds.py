@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from _conf import kedro_run_in_copy
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -34,21 +32,9 @@ SPLITS = ["train", "test1", "test2", "test3", "test4"]
 def run_seed(seed: int, work: Path) -> pd.DataFrame:
     """``kedro run --pipelines=coos_benchmark`` in a fresh copy of the project (its own process,
     MLflow store and data folders), with the simulation and training seeds set to ``seed``."""
-    project = work / f"seed{seed}"
-    shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-    (project / "conf" / "local").mkdir(exist_ok=True)
-    (project / "src").mkdir(exist_ok=True)
-    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
     params = [f"ingestion.simulation.seed={seed}"] + [
         f"representation.{name}.seed={seed}" for name in ("deeploc", "pci", "autoencoder")]
-    env = {**os.environ, "CELLBENCH_MLFLOW_URI": f"sqlite:///{project / 'mlflow.db'}"}
-    log = project / "kedro_run.log"
-    with open(log, "w") as fh:
-        done = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipelines=coos_benchmark",
-                               f"--params={','.join(params)}"], cwd=project, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        raise RuntimeError(f"coos_benchmark failed for seed {seed}; see the end of {log}:\n"
-                           + "\n".join(log.read_text().splitlines()[-20:]))
+    project = kedro_run_in_copy(work / f"seed{seed}", "coos_benchmark", params)
     return pd.read_csv(project / "data/08_reporting/coos_benchmark_results.csv")
 
 

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from _conf import kedro_run_in_copy
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -31,22 +29,10 @@ SCORES = ["protein_ari", "protein_purity", "rare_hits", "rare_median_rank", "mul
 
 
 def run_seed(seed: int, work: Path) -> pd.DataFrame:
-    project = work / f"seed{seed}"
-    shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-    (project / "conf" / "local").mkdir(exist_ok=True)
-    (project / "src").mkdir(exist_ok=True)
-    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
     params = [f"exploration.ingestion.simulation.seed={seed}"] + [
         f"exploration.representation.{name}.seed={seed}" for name in ("deeploc", "pci", "autoencoder")]
-    env = {**os.environ, "CELLBENCH_MLFLOW_URI": f"sqlite:///{project / 'mlflow.db'}"}
-    log = project / "kedro_run.log"
     start = time.perf_counter()
-    with open(log, "w") as fh:
-        done = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipelines=exploration",
-                               f"--params={','.join(params)}"], cwd=project, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        raise RuntimeError(f"exploration failed for seed {seed}; see the end of {log}:\n"
-                           + "\n".join(log.read_text().splitlines()[-20:]))
+    project = kedro_run_in_copy(work / f"seed{seed}", "exploration", params)
     print(f"seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
     return pd.read_csv(project / "data/08_reporting/exploration_scores.csv")
 

@@ -7,7 +7,7 @@ walks the crops in batches never needs them all in memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,3 +106,18 @@ class ChunkedCrops:
             np.concatenate([np.asarray(c.images) for c in chunks]),
             pd.concat([c.metadata for c in chunks], ignore_index=True),
         )
+
+
+def rechunk(pieces: Iterable[tuple[Any, pd.DataFrame]], chunk_cells: int) -> Iterator[Crops]:
+    """``Crops`` of whole pieces (e.g. wells, images, fields): ``(images, metadata)`` pieces are
+    gathered until a chunk holds at least ``chunk_cells`` crops, then yielded; the rest at the end."""
+    images, metas, n = [], [], 0
+    for imgs, meta in pieces:
+        images.append(np.asarray(imgs))
+        metas.append(meta)
+        n += len(meta)
+        if n >= chunk_cells:
+            yield Crops(np.concatenate(images), pd.concat(metas, ignore_index=True))
+            images, metas, n = [], [], 0
+    if images:
+        yield Crops(np.concatenate(images), pd.concat(metas, ignore_index=True))

@@ -13,9 +13,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from cellbench.crops import ChunkedCrops, Crops
+from cellbench.crops import ChunkedCrops, rechunk
 
 from .segment import field_to_crops, illumination_function
 from .tiff import TIFF_SUFFIXES, _read
@@ -91,10 +90,9 @@ def read_fields(root: str | Path, channels: list[str], nucleus_channel: str, pat
 
     report: list[dict] = []  # one row per field: nuclei, separability, covered, verdict
 
-    def chunks():
+    def pieces():
         report.clear()
         illum = illum_functions()
-        images, metas, n = [], [], 0
         for entry in fields:
             crops, meta = field_to_crops(_load_field(entry, channels), nuc, int(crop_size), int(min_cells),
                                          illum.get(entry.get("plate")), **seg)
@@ -112,13 +110,9 @@ def read_fields(root: str | Path, channels: list[str], nucleus_channel: str, pat
             for k in ("plate", "well", "site"):
                 if k in entry:
                     meta.insert(1, f"Metadata_{k.capitalize()}", entry[k])
-            images.append(crops)
-            metas.append(meta)
-            n += len(meta)
-            if n >= chunk_cells:
-                yield Crops(np.concatenate(images), pd.concat(metas, ignore_index=True))
-                images, metas, n = [], [], 0
-        if images:
-            yield Crops(np.concatenate(images), pd.concat(metas, ignore_index=True))
+            yield crops, meta
+
+    def chunks():
+        return rechunk(pieces(), chunk_cells)
 
     return ChunkedCrops(chunks, info={"source": str(root), "fields": len(fields), "nuclei_report": report})

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from cellbench.crops import ChunkedCrops, Crops
+from cellbench.crops import ChunkedCrops, rechunk
 
 from ._params import reject_unknown
 from .cells import add_neighbours, draw_cells
@@ -282,11 +282,6 @@ def _render_well(design, row, eff: _PlateEffects, class_expr: float, rng) -> np.
     return acquire(rng, density, expression, scope, extra_blur)
 
 
-def _chunk(images: list[np.ndarray], metas: list[dict]) -> Crops:
-    meta = pd.DataFrame({k: np.concatenate([m[k] for m in metas]) for k in metas[0]})
-    return Crops(np.concatenate(images), meta)
-
-
 def simulate_coos7(design: CoosDesign) -> ChunkedCrops:
     """Simulated COOS-7 crops (uint16, ``N x 2 x S x S``; channel 0 protein, 1 nucleus), lazily.
 
@@ -299,8 +294,7 @@ def simulate_coos7(design: CoosDesign) -> ChunkedCrops:
     crng = np.random.default_rng(np.random.SeedSequence([design.seed, 7003]))
     class_expr = {lab: float(np.exp(crng.normal(0, 0.3))) for lab in range(len(COOS7_CLASSES))}
 
-    def chunks():
-        buf_img, buf_meta, n_buf = [], [], 0
+    def pieces():
         for idx, row in enumerate(layout.itertuples(index=False)):
             rng = np.random.default_rng(np.random.SeedSequence([design.seed, 7100, idx]))
             imgs = _render_well(design, row, effects[row.plate], class_expr[int(row.label)], rng)
@@ -320,13 +314,9 @@ def simulate_coos7(design: CoosDesign) -> ChunkedCrops:
                 "Metadata_Site": rng.integers(1, design.sites_per_well + 1, n).astype(np.int64),
                 "Metadata_EdgeWell": np.full(n, bool(row.edge)),
             }
-            buf_img.append(imgs)
-            buf_meta.append(meta)
-            n_buf += n
-            if n_buf >= design.chunk_cells:
-                yield _chunk(buf_img, buf_meta)
-                buf_img, buf_meta, n_buf = [], [], 0
-        if buf_img:
-            yield _chunk(buf_img, buf_meta)
+            yield imgs, pd.DataFrame(meta)
+
+    def chunks():
+        return rechunk(pieces(), design.chunk_cells)
 
     return ChunkedCrops(chunks, n_crops=int(layout["n_cells"].sum()), info={"layout": layout})

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from cellbench.crops import ChunkedCrops, Crops
+from cellbench.crops import ChunkedCrops, rechunk
 
 from ._params import reject_unknown
 from .cells import CellGeometry, add_neighbours, draw_cells
@@ -302,14 +302,13 @@ def simulate_library(design: LibraryDesign) -> ChunkedCrops:
     proteins = {p.name: p for p in library_proteins(design)}
     layout = library_layout(design)
 
-    def chunks():
-        buf_img, buf_meta, n_buf = [], [], 0
+    def pieces():
         for idx, row in enumerate(layout.itertuples(index=False)):
             rng = np.random.default_rng(np.random.SeedSequence([design.seed, 8100, idx]))
             p = proteins[row.protein]
             images, truth = _render_image(design, p, row.cell_line, int(row.n_cells), rng)
             n = images.shape[0]
-            meta = pd.DataFrame({
+            yield images, pd.DataFrame({
                 "Metadata_Protein": np.full(n, p.name, dtype=object),
                 "Metadata_Kind": np.full(n, p.kind, dtype=object),
                 "Metadata_Compartments": np.full(n, row.compartments, dtype=object),
@@ -320,13 +319,8 @@ def simulate_library(design: LibraryDesign) -> ChunkedCrops:
                 "Metadata_Split": np.full(n, p.split, dtype=object),
                 **truth,
             })
-            buf_img.append(images)
-            buf_meta.append(meta)
-            n_buf += n
-            if n_buf >= design.chunk_cells:
-                yield Crops(np.concatenate(buf_img), pd.concat(buf_meta, ignore_index=True))
-                buf_img, buf_meta, n_buf = [], [], 0
-        if buf_img:
-            yield Crops(np.concatenate(buf_img), pd.concat(buf_meta, ignore_index=True))
+
+    def chunks():
+        return rechunk(pieces(), design.chunk_cells)
 
     return ChunkedCrops(chunks, n_crops=int(layout["n_cells"].sum()), info={"layout": layout})

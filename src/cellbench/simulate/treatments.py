@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from cellbench.crops import ChunkedCrops, Crops
+from cellbench.crops import ChunkedCrops, rechunk
 
 from .cells import draw_cells
 from .imaging import Microscope, acquire
@@ -284,8 +284,7 @@ def simulate_treatments(design: TreatmentDesign) -> ChunkedCrops:
     contexts = _contexts(design, layout)
     moa_index = {m: i for i, m in enumerate(sorted(design.moas))}
 
-    def chunks():
-        imgs, metas, n_buf = [], [], 0
+    def pieces():
         for idx, row in enumerate(layout.itertuples(index=False)):
             rng = np.random.default_rng(np.random.SeedSequence([design.seed, 8100, idx]))
             x = _render_treatment_well(design, row, contexts[row.plate], rng)
@@ -300,13 +299,9 @@ def simulate_treatments(design: TreatmentDesign) -> ChunkedCrops:
                 "Metadata_Replicate": int(row.replicate), "Metadata_Split": row.batch,
                 "Metadata_Active": bool(row.potency > 0),
             }, index=range(n))
-            imgs.append(x)
-            metas.append(meta)
-            n_buf += n
-            if n_buf >= design.chunk_cells:
-                yield Crops(np.concatenate(imgs), pd.concat(metas, ignore_index=True))
-                imgs, metas, n_buf = [], [], 0
-        if imgs:
-            yield Crops(np.concatenate(imgs), pd.concat(metas, ignore_index=True))
+            yield x, meta
+
+    def chunks():
+        return rechunk(pieces(), design.chunk_cells)
 
     return ChunkedCrops(chunks, n_crops=len(layout) * design.cells_per_well, info={"layout": layout})
