@@ -241,6 +241,7 @@ CASES = {
         np.zeros((2, 1, 4, 4), np.uint16), pd.DataFrame({"Metadata_L": [0]})), ValueError, r"1 rows but images have 2"),
     # -- feature tables, models ---------------------------------------------------------------------
     "features_truncated": (lambda t: _features_damaged(t), DatasetError, r"conv1.parquet: not a readable Parquet"),
+    "parquet_truncated": (lambda t: _parquet_damaged(t), DatasetError, r"table.parquet"),
     "model_missing": (lambda t: _model(t / "none.pt"), DatasetError, r"none.pt: file not found"),
     "model_not_torch": (lambda t: (t.joinpath("m.pt").write_text("hello"), _model(t / "m.pt"))[1], DatasetError,
                         r"m.pt: not a readable weights-only torch file"),
@@ -414,6 +415,15 @@ def _features_damaged(t):
     ds = FeatureTablesDataset(str(t / "features"))
     ds.save({"conv1": pd.DataFrame({"Metadata_a": [1], "f": [1.0]})})
     _truncate(t / "features" / "conv1.parquet")
+    return ds.load()
+
+
+def _parquet_damaged(t):
+    from cellbench.datasets import ParquetDataset
+
+    ds = ParquetDataset(filepath=str(t / "table.parquet"))
+    ds.save(pd.DataFrame({"Metadata_a": range(100), "f": np.arange(100.0)}))
+    _truncate(t / "table.parquet")
     return ds.load()
 
 
