@@ -222,7 +222,7 @@ def test_domain_adaptation_session(tmp_path, monkeypatch):
     assert set(notebook["gran"].granularity) == {"source", "plate", "one_plate"}
 
 
-def test_exploration_session(tmp_path, monkeypatch):
+def test_exploration_session(tmp_path, monkeypatch, capsys):
     """``kedro run --pipelines=exploration`` on a small simulated protein library: every
     representation scored on every layer, the figures, the table and the MLflow run."""
     project, db = make_project(tmp_path, monkeypatch)
@@ -253,6 +253,11 @@ def test_exploration_session(tmp_path, monkeypatch):
     assert run["params.exploration.layers.pci"] == "conv3"
     arts = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run.run_id)}
     assert {"exploration_scores.csv", "exploration_scores.md", "texture_heatmap.png", "library_pci.pt"} <= arts
+    # the end of the run says what happened: the table, where the figures are, the MLflow run to open
+    summary = capsys.readouterr().out
+    assert "== cellbench: exploration finished ==" in summary and "| texture | haralick |" in summary
+    assert "data/08_reporting/exploration/pci_heatmap.png" in summary
+    assert f"MLflow run {run.run_id}" in summary and "mlflow ui --backend-store-uri" in summary
 
 
 PIPELINE_SECTIONS = {  # pipeline -> a misspelt key inside a section it reads

@@ -109,3 +109,23 @@ class TrackRun:
         project = _project(run_params)
         mark_killed_runs(project)
         tag_active_run(project)
+
+
+class RunSummary:
+    """The end of a run says what happened: the result tables it wrote (Markdown, printed), where
+    its figures and tables are, and the MLflow run to open (``trylast`` is not needed:
+    ``tryfirst`` runs before kedro-mlflow closes the run)."""
+
+    @hook_impl(tryfirst=True)
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        if int(os.environ.get("RANK", "0")) > 0:
+            return
+        from cellbench.runs import run_summary
+
+        try:
+            text = run_summary(_project(run_params), pipeline.all_outputs(), catalog,
+                               run_params.get("pipeline_names") or [run_params.get("pipeline_name")])
+        except Exception as exc:  # a summary must never fail a finished run
+            log.warning("could not summarise the run: %s", exc)
+            return
+        print(text, flush=True)

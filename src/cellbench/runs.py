@@ -89,3 +89,49 @@ def tag_active_run(project: Path) -> None:
     if mlflow.active_run() is not None:
         mlflow.set_tags({PROJECT_TAG: str(Path(project).resolve()), "cellbench.pid": str(os.getpid()),
                          "cellbench.host": socket.gethostname()})
+
+
+def _local_path(dataset) -> Path | None:
+    """The local file or folder a dataset writes (looking through kedro-mlflow's wrapper)."""
+    for attr in ("_filepath", "_path", "_normalized_path"):
+        value = getattr(dataset, attr, None)
+        if value:
+            return Path(str(value))
+    return None
+
+
+def run_summary(project: Path, outputs, catalog, pipelines) -> str:
+    """What a finished run produced: its Markdown result tables (printed whole, up to 40 lines
+    each), its figures and tables under ``data/08_reporting``, and the MLflow run with the command
+    that opens it."""
+    import mlflow
+
+    project = Path(project).resolve()
+    reports, tables = [], []
+    for name in sorted(outputs):
+        try:
+            path = _local_path(catalog.get(name))
+        except Exception:
+            continue
+        if path is None or not path.exists():
+            continue
+        path = path if path.is_absolute() else project / path
+        try:
+            shown = path.relative_to(project)
+        except ValueError:
+            shown = path
+        if "08_reporting" in path.parts:
+            (tables if path.suffix == ".md" else reports).append(shown)
+    lines = [f"== cellbench: {', '.join(p for p in pipelines if p) or 'run'} finished =="]
+    for md in tables:
+        body = (project / md).read_text().splitlines()
+        lines += ["", f"-- {md}", *body[:40], *(["..."] if len(body) > 40 else [])]
+    if reports:
+        lines += ["", "Figures and tables:", *[f"  {p}" for p in reports]]
+    run = mlflow.active_run()
+    if run is not None:
+        uri = mlflow.get_tracking_uri()
+        lines += ["", f"MLflow run {run.info.run_id} (experiment {run.info.experiment_id}) in {uri}",
+                  f"  open it: mlflow ui --backend-store-uri {uri} --host 127.0.0.1  "
+                  f"(then http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id})"]
+    return "\n".join(lines)
