@@ -282,6 +282,8 @@ CASES = {
     "norm_missing_feature": (lambda t: _norm(features=["Cells_z"]), ValueError, r"\['Cells_z'\] not in the table"),
     "norm_mad_eps": (lambda t: _norm(method="mad_robustize", mad_robustize_epsilon=-1), ValueError,
                      r"mad_robustize_epsilon must be"),
+    "norm_int_quantiles": (lambda t: _norm(method="inverse_normal", inverse_normal_n_quantiles=0), ValueError,
+                           r"inverse_normal_n_quantiles must be a positive integer"),
     "norm_spherize_one_row": (lambda t: _norm(method="spherize", samples="index == 0"), ValueError,
                               r"at least 2 reference rows"),
     "norm_spherize_method": (lambda t: _norm(method="spherize", spherize_method="PCB"), ValueError,

@@ -83,3 +83,31 @@ def test_spherize_names_missing_values_and_constant_features(table):
     clean = table[["Metadata_ctrl", "Cells_f6"]].assign(Cells_g=np.arange(60.0) ** 2, Cells_c=1.0)
     with pytest.raises(ValueError, match=r"zero variance .*column index 2\)"):
         normalize(clean, method="spherize", spherize_method="ZCA-cor")
+
+
+@pytest.mark.parametrize("n_quantiles", [1000, 7])
+def test_inverse_normal_matches_pycytominer(table, n_quantiles):
+    """Rank-based INT fitted on the controls (NaN in controls and treated wells, an all-NaN column,
+    tied values), against pycytominer 1.7.1's normalize(method="inverse_normal")."""
+    from pycytominer import normalize as reference
+
+    table["Cells_f4"] = table["Cells_f4"].round(0)  # many ties
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = reference(table, features=_features(table), meta_features=["Metadata_ctrl"], samples=CONTROLS,
+                        method="inverse_normal", inverse_normal_n_quantiles=n_quantiles)
+    ours = normalize(table, samples=CONTROLS, method="inverse_normal", inverse_normal_n_quantiles=n_quantiles)
+    pd.testing.assert_frame_equal(ref.reset_index(drop=True), ours, check_dtype=False, rtol=1e-9, atol=1e-12)
+
+
+def test_inverse_normal_by_hand():
+    """Reference 1, 2, 3, 4 (4 landmarks at 0, 1/3, 2/3, 1): 2.5 sits half-way, u = 0.5 -> 0; 2 is
+    the landmark 1/3 -> Phi^-1(1/3); 0 and 9 lie outside -> the clipped ends (about -+5.2)."""
+    from scipy import stats
+
+    from cellbench.profiling.normalize import inverse_normal
+
+    out = inverse_normal(np.array([[1.0], [2.0], [3.0], [4.0]]), np.array([[2.5], [2.0], [0.0], [9.0], [np.nan]]))
+    np.testing.assert_allclose(out[:2, 0], [0.0, stats.norm.ppf(1 / 3)], atol=1e-12)
+    assert out[2, 0] == pytest.approx(-5.199337582605575) and out[3, 0] == pytest.approx(5.199337582605575)
+    assert np.isnan(out[4, 0])

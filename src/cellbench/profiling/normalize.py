@@ -15,6 +15,8 @@ naming its column and row (scikit-learn refuses infinity too, without naming it)
 a reference without NaN and says so.
 * ``robustize``: (x - med) / (q75 - q25), linear-interpolated quantiles; IQR = 0 -> 1 (sklearn).
 * ``mad_robustize``: (x - med) / (1.4826 MAD + eps), MAD = median |x - med| (NaN skipped).
+* ``inverse_normal``: rank-based inverse normal transform (:func:`inverse_normal`; pycytominer
+  1.7.1's ``InverseNormalTransform``), e.g. the JUMP recipe's step after MAD robustize.
 * ``spherize``: whitening fitted by SVD of the centred (PCA, ZCA) or standardised (PCA-cor,
   ZCA-cor) reference matrix X_c = U S V^T: W = V diag(1 / (s + eps)) sqrt(n - 1), and for ZCA
   W V^T; output X_c W. With n <= d the singular values past the rank r are set to s_r. This is the
@@ -33,12 +35,51 @@ from cellbench.metadata import metadata_columns
 
 from ._common import finite_or_nan, resolve_features, select_samples
 
-METHODS = ("standardize", "robustize", "mad_robustize", "spherize")
+METHODS = ("standardize", "robustize", "mad_robustize", "spherize", "inverse_normal")
+BOUNDS_THRESHOLD = 1e-7  # scikit-learn's QuantileTransformer: inputs this close to the ends map to them
 SPHERIZE_METHODS = ("PCA", "ZCA", "PCA-cor", "ZCA-cor")
 
 
+def inverse_normal(ref: np.ndarray, X: np.ndarray, n_quantiles: int = 1000) -> np.ndarray:
+    """Rank-based inverse normal transform of ``X``, fitted on ``ref`` (pycytominer 1.7.1's
+    ``InverseNormalTransform``, i.e. scikit-learn's ``QuantileTransformer(output_distribution=
+    "normal")``), feature by feature:
+
+    * landmarks: ``r_k = k / (m - 1)``, ``k = 0..m-1``, ``m = min(n_quantiles, n_ref)``, and the
+      reference quantiles ``q_k`` (linear interpolation, NaN skipped);
+    * ``u(x) = (F(x) + G(x)) / 2``, ``F`` the linear interpolation of ``(q_k, r_k)`` and ``G`` the same
+      read from the top down (so tied quantiles give the middle of their range); ``u = 0`` where
+      ``x - 1e-7 < q_0`` and ``u = 1`` where ``x + 1e-7 > q_{m-1}``;
+    * output ``Phi^-1(u)``, clipped to ``Phi^-1(1e-7 - eps)`` .. ``Phi^-1(1 - (1e-7 - eps))``
+      (about +-5.2); NaN stays NaN.
+
+    scikit-learn fits on a random subsample of 10,000 rows when there are more (not reproducible
+    without a seed); this fits on every reference row.
+    """
+    from scipy import stats
+
+    m = max(1, min(int(n_quantiles), len(ref)))
+    refs = np.linspace(0, 1, m)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column gives NaN quantiles
+        quantiles = np.nanpercentile(ref, refs * 100, axis=0)
+    lo = stats.norm.ppf(BOUNDS_THRESHOLD - np.spacing(1))
+    hi = stats.norm.ppf(1 - (BOUNDS_THRESHOLD - np.spacing(1)))
+    out = np.empty_like(X, dtype=np.float64)
+    for j in range(X.shape[1]):
+        col, q = X[:, j].astype(np.float64), quantiles[:, j]
+        with np.errstate(invalid="ignore"):
+            lower, upper = col - BOUNDS_THRESHOLD < q[0], col + BOUNDS_THRESHOLD > q[-1]
+        finite = ~np.isnan(col)
+        col[finite] = 0.5 * (np.interp(col[finite], q, refs) - np.interp(-col[finite], -q[::-1], -refs[::-1]))
+        col[upper], col[lower] = 1.0, 0.0
+        with np.errstate(invalid="ignore"):
+            out[:, j] = np.clip(stats.norm.ppf(col), lo, hi)
+    return out
+
+
 def _fit_transform(ref: np.ndarray, X: np.ndarray, method: str, eps_mad: float, center: bool,
-                   sph_method: str, sph_eps: float, where: str) -> np.ndarray:
+                   sph_method: str, sph_eps: float, where: str, n_quantiles: int = 1000) -> np.ndarray:
     if method == "standardize":  # NaN skipped when fitting and kept when transforming (sklearn)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column gives NaN, as in sklearn
@@ -56,6 +97,8 @@ def _fit_transform(ref: np.ndarray, X: np.ndarray, method: str, eps_mad: float, 
         med = np.nanmedian(ref, axis=0)
         mad = 1.4826 * np.nanmedian(np.abs(ref - med), axis=0)
         return (X - med) / (mad + eps_mad)
+    if method == "inverse_normal":
+        return inverse_normal(ref, X, n_quantiles)
     return _spherize(ref, X, center, sph_method, sph_eps, where)
 
 
@@ -102,7 +145,7 @@ def _spherize(ref, X, center, method, eps, where) -> np.ndarray:
 def normalize(profiles: pd.DataFrame, features: list[str] | str = "infer", meta_features: list[str] | str = "infer",
               samples: str = "all", method: str = "standardize", mad_robustize_epsilon: float = 1e-18,
               spherize_center: bool = True, spherize_method: str = "ZCA-cor", spherize_epsilon: float = 1e-6,
-              by: str | list[str] | None = None) -> pd.DataFrame:
+              by: str | list[str] | None = None, inverse_normal_n_quantiles: int = 1000) -> pd.DataFrame:
     """Normalised profiles: fitted on the ``samples`` rows (of each ``by`` group), applied to all rows.
 
     Returns ``meta_features`` then the features (``PC1..PCd`` for PCA sphering) in the input row order.
@@ -112,6 +155,8 @@ def normalize(profiles: pd.DataFrame, features: list[str] | str = "infer", meta_
         raise ValueError(f"{where}: method must be one of {list(METHODS)}, got {method!r}")
     if mad_robustize_epsilon is None or mad_robustize_epsilon < 0:
         raise ValueError(f"{where}: mad_robustize_epsilon must be a float >= 0, got {mad_robustize_epsilon!r}")
+    if not inverse_normal_n_quantiles or inverse_normal_n_quantiles < 1:
+        raise ValueError(f"{where}: inverse_normal_n_quantiles must be a positive integer, got {inverse_normal_n_quantiles!r}")
     features = resolve_features(profiles, features, where)
     if isinstance(meta_features, str):
         if meta_features != "infer":
@@ -136,7 +181,7 @@ def normalize(profiles: pd.DataFrame, features: list[str] | str = "infer", meta_
         if method == "spherize" and len(ref) < 2:
             raise ValueError(f"{label}: spherize needs at least 2 reference rows, got {len(ref)}")
         out[idx] = _fit_transform(ref, X[idx], method, mad_robustize_epsilon, spherize_center,
-                                  spherize_method, spherize_epsilon, label)
+                                  spherize_method, spherize_epsilon, label, inverse_normal_n_quantiles)
     columns = ([f"PC{i}" for i in range(1, len(features) + 1)]
                if method == "spherize" and spherize_method.startswith("PCA") else features)
     return pd.concat([profiles[meta_features].reset_index(drop=True),
