@@ -55,3 +55,15 @@ def kedro_run_in_copy(project: Path, pipeline: str, params: list[str]) -> Path:
         raise RuntimeError(f"{pipeline} failed in {project}; see the end of {log}:\n"
                            + "\n".join(log.read_text().splitlines()[-20:]))
     return project
+
+
+def included_tables(specs: list[str]):
+    """``FILE:SEED`` tables already produced (e.g. the default run, seed 0), each with a
+    ``sim_seed`` column, for the seed scripts' ``--include``."""
+    import pandas as pd
+
+    tables = []
+    for spec in specs:
+        path, seed = spec.rsplit(":", 1)
+        tables.append(pd.read_csv(path).assign(sim_seed=int(seed)))
+    return tables

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from _conf import kedro_run_in_copy
+from _conf import included_tables, kedro_run_in_copy
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -72,10 +72,7 @@ def main():
     ap.add_argument("--include", nargs="*", default=[], help="FILE:SEED results tables already produced")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args()
-    tables = []
-    for spec in args.include:
-        path, seed = spec.rsplit(":", 1)
-        tables.append(pd.read_csv(path).assign(sim_seed=int(seed)))
+    tables = included_tables(args.include)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="coos_seeds_") as tmp:
         for seed in args.seeds:

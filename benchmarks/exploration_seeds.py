@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from _conf import kedro_run_in_copy
+from _conf import included_tables, kedro_run_in_copy
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -60,10 +60,7 @@ def main() -> None:
     ap.add_argument("--include", nargs="*", default=[], help="FILE:SEED score tables already produced")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args()
-    frames = []
-    for item in args.include:
-        path, seed = item.rsplit(":", 1)
-        frames.append(pd.read_csv(path).assign(sim_seed=int(seed)))
+    frames = included_tables(args.include)
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             frames.append(run_seed(seed, Path(tmp)).assign(sim_seed=seed))

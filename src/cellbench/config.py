@@ -141,31 +141,31 @@ class Config:
         return type(self).from_params({**self.to_dict(), **changes}, path)
 
 
-def check_arguments(args: Mapping[str, Any], target, path: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """``args`` checked against ``target`` (a function's signature or a dataclass's fields): an
-    unknown name, or a value whose kind does not match the annotation, is a :class:`ConfigError`
-    naming ``path.<name>``. Returns the coerced values (lists of a tuple field become tuples; a
-    nested dataclass field is checked in turn). Names in ``skip`` pass unchecked."""
+def check_arguments(args: Mapping[str, Any], target, path: str, exclude: tuple[str, ...] = (),
+                    noun: str = "parameter") -> dict[str, Any]:
+    """``args`` checked against ``target`` (a function's signature or a dataclass's fields): a name
+    that is not one of them (or is in ``exclude``: a parameter that is data, not a setting), or a
+    value whose kind does not match the annotation, is a :class:`ConfigError` naming
+    ``path.<name>`` (an unknown name as an unknown ``noun``). Returns the coerced values (lists of a
+    tuple field become tuples; a nested dataclass field is checked in turn, as a dict)."""
     import inspect
 
     if not isinstance(args, Mapping):
         raise ConfigError(f"{path}: expected a mapping of arguments, got {args!r}")
     if dataclasses.is_dataclass(target):
-        known = [f.name for f in dataclasses.fields(target)]
+        names = [f.name for f in dataclasses.fields(target)]
     else:
-        known = [n for n, p in inspect.signature(target).parameters.items()
+        names = [n for n, p in inspect.signature(target).parameters.items()
                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    known = [n for n in names if n not in exclude]
     try:
         hints = get_type_hints(target)
     except Exception:  # an annotation that cannot be resolved is not checked
         hints = {}
     out = {}
     for name, value in args.items():
-        if name in skip:
-            out[name] = value
-            continue
         if name not in known:
-            raise ConfigError(f"{path}.{name}: unknown parameter; the known keys of {path} are {known}")
+            raise ConfigError(f"{path}.{name}: unknown {noun}; the known keys of {path} are {known}")
         hint = hints.get(name, Any)
         if dataclasses.is_dataclass(hint) and not issubclass(hint, Config):
             out[name] = check_arguments(value or {}, hint, f"{path}.{name}")

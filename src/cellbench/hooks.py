@@ -44,34 +44,38 @@ class DistributedRun:
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        rank = int(os.environ.get("RANK", "0"))
-        if rank == 0:
+        if not secondary_rank():
             return
         from kedro.io import MemoryDataset
 
         for name in pipeline.all_outputs():
             catalog[name] = MemoryDataset(copy_mode="assign")
-        log.info("rank %d of %s: outputs kept in memory; rank 0 writes", rank, os.environ.get("WORLD_SIZE"))
+        log.info("rank %s of %s: outputs kept in memory; rank 0 writes", os.environ["RANK"], os.environ.get("WORLD_SIZE"))
 
 
 def _project(run_params) -> Path:
     return Path(run_params.get("project_path") or Path.cwd())
 
 
+def secondary_rank() -> bool:
+    """True in the processes of a ``torchrun`` job other than rank 0 (they write and track nothing)."""
+    return int(os.environ.get("RANK", "0")) > 0
+
+
 class RunLock:
     """Before anything else of a run (``tryfirst``, so before kedro-mlflow starts an MLflow run):
     take the project folder's run lock (a second concurrent run stops here with
-    ``cellbench.runs.RunLocked``), remove the temporaries a killed save left under ``data/``
-    (restoring an output killed mid-replacement) and mark MLflow runs left RUNNING by killed
-    processes as KILLED. The lock is released when the run ends or fails, or by the operating
-    system when the process dies. Ranks > 0 of a ``torchrun`` job are part of rank 0's run."""
+    ``cellbench.runs.RunLocked``) and remove the temporaries a killed save left under ``data/``
+    (restoring an output killed mid-replacement). The lock is released when the run ends or fails,
+    or by the operating system when the process dies. Ranks > 0 of a ``torchrun`` job are part of
+    rank 0's run."""
 
     def __init__(self):
         self._handle = None
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        if int(os.environ.get("RANK", "0")) > 0:
+        if secondary_rank():
             return
         from cellbench.datasets.atomic import clean_temporaries
         from cellbench.runs import acquire_run_lock
@@ -102,7 +106,7 @@ class TrackRun:
 
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        if int(os.environ.get("RANK", "0")) > 0:
+        if secondary_rank():
             return
         from cellbench.runs import mark_killed_runs, tag_active_run
 
@@ -113,12 +117,12 @@ class TrackRun:
 
 class RunSummary:
     """The end of a run says what happened: the result tables it wrote (Markdown, printed), where
-    its figures and tables are, and the MLflow run to open (``trylast`` is not needed:
-    ``tryfirst`` runs before kedro-mlflow closes the run)."""
+    its figures and tables are, and the MLflow run to open (``tryfirst``: before kedro-mlflow
+    closes the run)."""
 
     @hook_impl(tryfirst=True)
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
-        if int(os.environ.get("RANK", "0")) > 0:
+        if secondary_rank():
             return
         from cellbench.runs import run_summary
 

@@ -15,14 +15,13 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft", "catalog": "soft"},
 }
 
-import os  # noqa: E402
-
-from cellbench.hooks import DistributedRun, RunLock, RunSummary, TrackRun, ValidateParameters  # noqa: E402
+from cellbench.hooks import (DistributedRun, RunLock, RunSummary, TrackRun, ValidateParameters,  # noqa: E402
+                             secondary_rank)
 
 # parameters are validated against their typed configurations before anything runs; one run per
 # project folder (a lock, temporaries of killed saves cleaned, killed MLflow runs marked KILLED);
 # under torchrun only rank 0 writes outputs and tracks the run in MLflow; the end of a run prints
 # its result tables, where its figures are and the MLflow run to open
 HOOKS = (ValidateParameters(), RunLock(), DistributedRun(), TrackRun(), RunSummary())
-if int(os.environ.get("RANK", "0")) > 0:
+if secondary_rank():
     DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")

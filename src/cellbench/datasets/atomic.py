@@ -50,6 +50,14 @@ def fault_point(path: Path, stage: str = "written") -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _remove(path: Path) -> None:
+    """Delete a file or a folder (nothing if it is not there)."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def swap_into_place(tmp: Path, final: Path) -> None:
     """Move the finished ``tmp`` (file or folder) to ``final``, replacing what was there."""
     fault_point(tmp)
@@ -79,10 +87,8 @@ def clean_temporaries(root: Path) -> list[Path]:
             if m["kind"] == "old" and not final.exists():
                 path.rename(final)
                 log.warning("restored %s from %s (a save was killed while replacing it)", final, path.name)
-            elif path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
             else:
-                path.unlink(missing_ok=True)
+                _remove(path)
             touched.append(path)
             if name in dirnames:
                 dirnames.remove(name)
@@ -106,10 +112,7 @@ class AtomicSave:
             swap_into_place(tmp, local)
         finally:
             self._filepath = final
-            if tmp.is_dir():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                tmp.unlink(missing_ok=True)
+            _remove(tmp)
 
 
 class ParquetDataset(AtomicSave, _ParquetDataset):

@@ -18,7 +18,8 @@ from scipy.stats import spearmanr
 
 from cellbench.config import Config, ConfigError, one_of, positive
 from cellbench.metadata import feature_columns, require_columns
-from cellbench.metrics.retrieval import cell_line_distance_scores, pairwise_distance_score, standardise
+from cellbench.metrics.retrieval import (cell_line_distance_scores, image_distances, pairwise_distance_score,
+                                        standardise)
 
 from .cells import cell_clades, clade_agreement, multilocalisation_score
 from .proteins import LINKAGES, cluster_proteins, cluster_scores, leaf_order, protein_profiles, rare_neighbours
@@ -64,7 +65,7 @@ class Exploration(NamedTuple):
     * ``scores``: ``{name: value}`` (protein_ari, protein_nmi, protein_purity, rare_hits,
       rare_expected, rare_median_rank, multiloc_spearman, subpopulation_ari, pairwise_overall,
       same_cell_line, different_cell_line, cell_line_difference);
-    * ``profiles``: standardised-feature protein profiles in heat-map order with ``Metadata_Cluster``;
+    * ``profiles``: protein profiles (mean features) in heat-map order with ``Metadata_Cluster``;
     * ``tree``: the proteins' linkage matrix (rows of ``profiles`` before ordering: sorted names);
     * ``multiloc``: one row per scored cell (``Metadata_Pair``, ``Metadata_Group`` = A / mixed / B,
       ``Metadata_Proportion``, ``score``), with ``Metadata_Row`` its row in the table;
@@ -167,11 +168,12 @@ def explore(table: pd.DataFrame, config: ExplorationConfig) -> Exploration:
 
     one = table[KIND].isin(SINGLE).to_numpy()
     args = (feats[one], table[IMAGE].to_numpy()[one], table[COMPARTMENTS].to_numpy()[one])
-    group = table[PROTEIN].to_numpy()[one]
-    per_label = pairwise_distance_score(*args, n_pairs=config.n_pairs, seed=config.seed, group=group)
+    shared = dict(seed=config.seed, group=table[PROTEIN].to_numpy()[one],
+                  distances=image_distances(standardise(args[0]), args[1])[1])  # one N x N pass for both scores
+    per_label = pairwise_distance_score(*args, n_pairs=config.n_pairs, **shared)
     scores["pairwise_overall"] = float(per_label.set_index("label").loc["overall", "score"])
     lines = cell_line_distance_scores(*args, table[CELL_LINE].to_numpy()[one], n_pairs=config.cell_line_pairs,
-                                      seed=config.seed, group=group)
+                                      **shared)
     scores |= {"same_cell_line": lines["same_cell_line"], "different_cell_line": lines["different_cell_line"],
                "cell_line_difference": lines["difference"]}
     return Exploration(scores, ordered, tree, multiloc, clades, trees, per_label, per_pair)

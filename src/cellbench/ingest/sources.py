@@ -39,10 +39,9 @@ def simulation(params: dict, path: str = "ingestion.simulation"):
     if name not in sims:
         raise ConfigError(f"{path}.design: unknown design {name!r}; known {sorted(sims)}")
     design_cls, simulate = sims[name]
-    checked = check_arguments(params, design_cls, path, skip=("design",))
-    nested = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in checked.items()}
+    checked = check_arguments({k: v for k, v in params.items() if k != "design"}, design_cls, path)
     try:
-        return design_cls.from_params({**params, **nested, "design": name}), simulate
+        return design_cls.from_params({**checked, "design": name}), simulate
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
 
@@ -92,16 +91,12 @@ class FieldsSource(Config):
 
         positive(path, crop_size=self.crop_size, chunk_cells=self.chunk_cells)
         if self.segmentation is not None:
-            seg = check_arguments(self.segmentation, segment_nuclei, f"{path}.segmentation", skip=())
-            if "image" in seg:
-                raise ConfigError(f"{path}.segmentation.image: not a setting")
+            seg = check_arguments(self.segmentation, segment_nuclei, f"{path}.segmentation", exclude=("image",))
             non_negative(f"{path}.segmentation", **{k: seg[k] for k in ("sigma", "min_area") if k in seg})
             if seg.get("min_distance", 1) < 1:
                 raise ConfigError(f"{path}.segmentation.min_distance: must be >= 1, got {seg['min_distance']}")
         if self.illumination is not None:
-            check_arguments(self.illumination, illumination_function, f"{path}.illumination")
-            if "images" in self.illumination:
-                raise ConfigError(f"{path}.illumination.images: not a setting")
+            check_arguments(self.illumination, illumination_function, f"{path}.illumination", exclude=("images",))
         if self.nucleus_channel not in self.channels:
             raise ConfigError(f"{path}.nucleus_channel: {self.nucleus_channel!r} is not one of channels "
                               f"{list(self.channels)}")

@@ -297,6 +297,19 @@ def _check_classes(images: pd.DataFrame) -> None:
                          "pairs images of two different proteins of a class, so every class needs at least two")
 
 
+def _distances(feats, image, images: pd.DataFrame, distances) -> np.ndarray:
+    """The image-distance matrix: ``distances`` when the caller already has it (the ``D`` of
+    ``image_distances(standardise(feats), image)``, e.g. to compute both pairwise scores of one
+    table once), else computed here."""
+    if distances is None:
+        return image_distances(standardise(feats), image)[1]
+    distances = np.asarray(distances)
+    if distances.shape != (len(images), len(images)):
+        raise ValueError(f"distances: expected the {len(images)} x {len(images)} image-distance matrix, got shape "
+                         f"{distances.shape}")
+    return distances
+
+
 def _sample_pairs(rng, first: np.ndarray, second: np.ndarray, group: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``n`` random pairs (i from ``first``, j from ``second``) of images of different proteins."""
     i = rng.choice(first, 4 * n)
@@ -309,7 +322,7 @@ def _sample_pairs(rng, first: np.ndarray, second: np.ndarray, group: np.ndarray,
 
 
 def pairwise_distance_score(feats: np.ndarray, image: np.ndarray, label: np.ndarray, n_pairs: int = 1000,
-                            seed: int = 0, group: np.ndarray | None = None) -> pd.DataFrame:
+                            seed: int = 0, group: np.ndarray | None = None, distances=None) -> pd.DataFrame:
     """Normalised average pairwise distance of seed 002 (Fig 2B), per label and ``overall``.
 
     Features are standardised; ``D(A, B)`` is the mean distance between the cells of images A and
@@ -321,11 +334,12 @@ def pairwise_distance_score(feats: np.ndarray, image: np.ndarray, label: np.ndar
         score_L = mean D(same-label pairs) / mean over M of mean D(L, M pairs) - 1,
 
     negative when cells of one label are closer than expected. ``overall`` is the mean over labels.
-    Every label needs images of at least two proteins (a clear error otherwise).
+    Every label needs images of at least two proteins (a clear error otherwise). ``distances``:
+    the image-distance matrix, if already computed (:func:`_distances`).
     """
     images = _image_table(image, label, group, None)
     _check_classes(images)
-    ids, dist = image_distances(standardise(feats), image)
+    dist = _distances(feats, image, images, distances)
     lab, grp = images["label"].to_numpy(), images["group"].to_numpy()
     rng = np.random.default_rng(seed)
     rows = []
@@ -340,7 +354,8 @@ def pairwise_distance_score(feats: np.ndarray, image: np.ndarray, label: np.ndar
 
 
 def cell_line_distance_scores(feats: np.ndarray, image: np.ndarray, label: np.ndarray, cell_line: np.ndarray,
-                              n_pairs: int = 10000, seed: int = 0, group: np.ndarray | None = None) -> dict:
+                              n_pairs: int = 10000, seed: int = 0, group: np.ndarray | None = None,
+                              distances=None) -> dict:
     """Seed 002 Table 2: the normalised average pairwise distance with both images from the same
     cell line, and from different cell lines.
 
@@ -348,12 +363,12 @@ def cell_line_distance_scores(feats: np.ndarray, image: np.ndarray, label: np.nd
     label and ``n_pairs`` with different labels (any, not balanced, as the seed), all pairs obeying
     the constraint: ``score = mean D(same label) / mean D(different label) - 1``. Returns
     ``{"same_cell_line", "different_cell_line", "difference"}`` (difference = different - same;
-    smaller = more robust to morphology)."""
+    smaller = more robust to morphology). ``distances`` as for :func:`pairwise_distance_score`."""
     images = _image_table(image, label, group, cell_line)
     _check_classes(images)
     if images["cell_line"].nunique() < 2:
         raise ValueError("the cell-line control needs images from at least two cell lines")
-    _, dist = image_distances(standardise(feats), image)
+    dist = _distances(feats, image, images, distances)
     lab, grp, line = (images[c].to_numpy() for c in ("label", "group", "cell_line"))
     rng = np.random.default_rng(seed)
     out = {}

@@ -8,11 +8,6 @@ per-plate DMSO normalisation most pipelines use; pycytominer issue #154), and cl
 Methods, with mu / sigma / med / q / MAD computed on the reference rows R, feature by feature:
 
 * ``standardize``: (x - mu) / sigma, sigma the population SD (ddof 0); sigma = 0 -> 1 (sklearn).
-
-Missing values as in pycytominer 1.7.1 (its scikit-learn scalers and ``RobustMAD``): NaN are
-skipped when the statistics are fitted and stay NaN in the output; an infinite value is an error
-naming its column and row (scikit-learn refuses infinity too, without naming it). Spherize needs
-a reference without NaN and says so.
 * ``robustize``: (x - med) / (q75 - q25), linear-interpolated quantiles; IQR = 0 -> 1 (sklearn).
 * ``mad_robustize``: (x - med) / (1.4826 MAD + eps), MAD = median |x - med| (NaN skipped).
 * ``inverse_normal``: rank-based inverse normal transform (:func:`inverse_normal`; pycytominer
@@ -22,6 +17,11 @@ a reference without NaN and says so.
   W V^T; output X_c W. With n <= d the singular values past the rank r are set to s_r. This is the
   1.7.1 behaviour; versions 1.1.0-1.7.0 took the SVD of the raw matrix (issue #747) and did not
   whiten.
+
+Missing values as in pycytominer 1.7.1 (its scikit-learn scalers and ``RobustMAD``): NaN are
+skipped when the statistics are fitted and stay NaN in the output; an infinite value is an error
+naming its column and row (scikit-learn refuses infinity too, without naming it). Spherize needs
+a reference without NaN and says so.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ STEPS = ("normalize", "feature_select", "tvn", "treatment")
 def check_recipe(recipe, path: str) -> None:
     """Raise ``ConfigError`` naming ``path.<step>.<argument>`` for an unknown step or an argument
     its function does not take; nothing runs."""
-    import inspect
     from collections.abc import Mapping
 
     from cellbench.config import ConfigError, check_arguments
@@ -50,15 +49,11 @@ def check_recipe(recipe, path: str) -> None:
         items = [value] if isinstance(value, Mapping) else value
         if step != "normalize" and not isinstance(value, Mapping):
             raise ConfigError(f"{path}.{step}: a mapping of arguments expected, got {value!r}")
-        known = [n for n in inspect.signature(func).parameters if n != "profiles"]
         for k, args in enumerate(items):
             where = f"{path}.{step}" if isinstance(value, Mapping) else f"{path}.{step}[{k}]"
             if not isinstance(args, Mapping):
                 raise ConfigError(f"{where}: a mapping of arguments expected, got {args!r}")
-            bad = [a for a in args if a not in known]
-            if bad:
-                raise ConfigError(f"{where}.{bad[0]}: unknown argument of {func.__name__}; known {known}")
-            check_arguments(args, func, where)  # and of the kind its annotation says
+            check_arguments(args, func, where, exclude=("profiles",), noun=f"argument of {func.__name__}")
 
 
 def apply_recipe(profiles: pd.DataFrame, recipe: dict, control: str = "Metadata_Control == True") -> tuple[pd.DataFrame, pd.DataFrame]:
