@@ -176,7 +176,7 @@ def test_feature_select_hand_case_and_errors():
     out = feature_select(df, features=["a", "holes"], operation="drop_na_columns", na_cutoff=0.1)
     assert "holes" not in out
     with pytest.raises(ValueError, match="unknown operation"):
-        feature_select(df, features=["a"], operation="blocklist")
+        feature_select(df, features=["a"], operation="mode_filter")
     with pytest.raises(ValueError, match="every feature was excluded"):
         feature_select(df, features=["const"], operation="variance_threshold")
 

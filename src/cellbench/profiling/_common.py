@@ -8,13 +8,16 @@ import pandas as pd
 from cellbench.metadata import feature_columns
 
 
-def resolve_features(df: pd.DataFrame, features, where: str) -> list[str]:
+def resolve_features(df: pd.DataFrame, features, where: str, image_features: bool = True) -> list[str]:
     """``"infer"`` -> every non-``Metadata_`` column (cellbench's explicit convention, not a prefix
-    guess); a list is checked for presence and numeric dtype."""
+    guess), without the ``Image_`` columns when ``image_features`` is false (pycytominer's
+    ``image_features=False``); a list is checked for presence and numeric dtype."""
     if isinstance(features, str):
         if features != "infer":
             raise ValueError(f"{where}: features must be a list of column names or 'infer', got {features!r}")
         features = feature_columns(df)
+        if not image_features:
+            features = [f for f in features if not str(f).startswith("Image_")]
     features = list(features)
     if not features:
         raise ValueError(f"{where}: no feature columns (every column starts with 'Metadata_')")

@@ -143,3 +143,59 @@ def group_reduce(values: np.ndarray, bpos: np.ndarray, dest: np.ndarray, bounds:
             else:
                 out[g, j] = total / m
     return out
+
+
+@numba.njit(cache=True)
+def first_rows(codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Index of each group's first row (``codes`` in 0..n_groups-1, every group present)."""
+    first = np.full(n_groups, -1, np.int64)
+    for i in range(codes.shape[0]):
+        if first[codes[i]] < 0:
+            first[codes[i]] = i
+    return first
+
+
+@numba.njit(parallel=True, cache=True)
+def group_mean(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """``out[g, j]`` = mean of column ``j`` over the rows with ``codes == g``, NaN skipped.
+
+    One sequential pass per column (threads over columns) adds each value into its group's sum,
+    with no reordering of the rows: ``mean_g = r + sum_{i in g, x_i not NaN} (x_i - r) / m_g`` with
+    ``r`` the column's first (finite) value (the shift keeps a large common offset out of the sums, so
+    rounding stays at the level of the spread, not of the offset) and ``m_g`` the group's number
+    of non-missing values. The pass adds NaN too (no branch); only a column whose sums came out
+    NaN is passed again, skipping NaN and counting. Plain summation, not pandas' compensated one:
+    results agree with pycytominer to ~1e-13 relative, not bit for bit.
+    """
+    n, n_cols = values.shape
+    out = np.empty((n_groups, n_cols), dtype=np.float64)
+    size = np.zeros(n_groups, np.int64)
+    for i in range(n):
+        size[codes[i]] += 1
+    for j in numba.prange(n_cols):
+        ref = values[0, j] if n > 0 else 0.0
+        s = np.zeros(n_groups)
+        for i in range(n):
+            s[codes[i]] += values[i, j] - ref
+        poisoned = False
+        for g in range(n_groups):
+            poisoned = poisoned or s[g] != s[g]
+        if poisoned:  # missing values (or a NaN reference): skip them and count the rest
+            ref = 0.0
+            for i in range(n):
+                if np.isfinite(values[i, j]):
+                    ref = values[i, j]
+                    break
+            s[:] = 0.0
+            count = np.zeros(n_groups, np.int64)
+            for i in range(n):
+                v = values[i, j]
+                if v == v:
+                    s[codes[i]] += v - ref
+                    count[codes[i]] += 1
+            for g in range(n_groups):
+                out[g, j] = ref + s[g] / count[g] if count[g] > 0 else np.nan
+        else:
+            for g in range(n_groups):
+                out[g, j] = ref + s[g] / size[g]
+    return out

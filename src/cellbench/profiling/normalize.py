@@ -143,12 +143,14 @@ def _spherize(ref, X, center, method, eps, where) -> np.ndarray:
 
 
 def normalize(profiles: pd.DataFrame, features: list[str] | str = "infer", meta_features: list[str] | str = "infer",
-              samples: str = "all", method: str = "standardize", mad_robustize_epsilon: float = 1e-18,
+              image_features: bool = True, samples: str = "all", method: str = "standardize", mad_robustize_epsilon: float = 1e-18,
               spherize_center: bool = True, spherize_method: str = "ZCA-cor", spherize_epsilon: float = 1e-6,
               by: str | list[str] | None = None, inverse_normal_n_quantiles: int = 1000) -> pd.DataFrame:
     """Normalised profiles: fitted on the ``samples`` rows (of each ``by`` group), applied to all rows.
 
     Returns ``meta_features`` then the features (``PC1..PCd`` for PCA sphering) in the input row order.
+    ``image_features=False`` leaves ``Image_`` columns out of the inferred features (pycytominer's
+    default); cellbench's default keeps every non-``Metadata_`` column.
     """
     where = "normalize"
     if method not in METHODS:
@@ -157,7 +159,7 @@ def normalize(profiles: pd.DataFrame, features: list[str] | str = "infer", meta_
         raise ValueError(f"{where}: mad_robustize_epsilon must be a float >= 0, got {mad_robustize_epsilon!r}")
     if not inverse_normal_n_quantiles or inverse_normal_n_quantiles < 1:
         raise ValueError(f"{where}: inverse_normal_n_quantiles must be a positive integer, got {inverse_normal_n_quantiles!r}")
-    features = resolve_features(profiles, features, where)
+    features = resolve_features(profiles, features, where, image_features=image_features)
     if isinstance(meta_features, str):
         if meta_features != "infer":
             raise ValueError(f"{where}: meta_features must be a list or 'infer', got {meta_features!r}")

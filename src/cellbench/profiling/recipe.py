@@ -1,10 +1,11 @@
-"""A profiling recipe: normalise -> select features -> (TVN / CORAL) -> treatment profiles.
+"""A profiling recipe: normalise -> select features -> (TVN / CORAL) -> (Harmony) -> treatment profiles.
 
 A recipe is a plain dict (it comes from ``parameters_profiling.yml``)::
 
     normalize: {method: standardize, samples: "Metadata_Control == True", by: Metadata_Plate}
     feature_select: [drop_na_columns, variance_threshold, correlation_threshold]
     tvn: {reg: 1.0, coral_by: Metadata_Batch}      # or null
+    harmony: {batch: Metadata_Batch, n_components: 50}   # or null (the JUMP recipe's last step)
     treatment: {operation: mean}
 
 ``normalize`` may be a list of normalisations applied in order (e.g. per-plate z-score, then
@@ -20,11 +21,12 @@ import pandas as pd
 from cellbench.metadata import feature_columns
 
 from .feature_select import feature_select
+from .harmony import harmony
 from .normalize import normalize
 from .summarize import treatment_profiles
 from .tvn import tvn
 
-STEPS = ("normalize", "feature_select", "tvn", "treatment")
+STEPS = ("normalize", "feature_select", "tvn", "harmony", "treatment")
 
 
 def check_recipe(recipe, path: str) -> None:
@@ -39,7 +41,8 @@ def check_recipe(recipe, path: str) -> None:
     unknown = [k for k in recipe if k not in STEPS and k != "description"]
     if unknown:
         raise ConfigError(f"{path}.{unknown[0]}: unknown recipe step; expected {list(STEPS)} (and description)")
-    funcs = {"normalize": normalize, "feature_select": feature_select, "tvn": tvn, "treatment": treatment_profiles}
+    funcs = {"normalize": normalize, "feature_select": feature_select, "tvn": tvn, "harmony": harmony,
+             "treatment": treatment_profiles}
     for step, func in funcs.items():
         value = recipe.get(step)
         if not value:
@@ -76,6 +79,8 @@ def apply_recipe(profiles: pd.DataFrame, recipe: dict, control: str = "Metadata_
         args = dict(recipe["tvn"])
         args.setdefault("samples", control)
         out = tvn(out, **args)
+    if recipe.get("harmony"):
+        out = harmony(out, **dict(recipe["harmony"]))
     feats = feature_columns(out)
     bad = [c for c in feats if not np.isfinite(out[c].to_numpy()).all()]
     if bad:

@@ -1,6 +1,8 @@
 """Every profiling recipe of a configuration on one table of well profiles: treatment profiles,
-NSC / NSCB 1-NN MoA matching, MoA retrieval mAP (copairs conventions) and well-level replicate /
-group accuracy, per variant. ``ProfilingConfig`` is the ``profiling`` section."""
+NSC / NSCB 1-NN MoA matching, MoA retrieval mAP (copairs conventions), well-level replicate /
+group accuracy, and the batch-removal / biology scores of the JUMP batch-correction benchmark
+(``metrics.integration``: overall = 0.4 batch + 0.6 biology, per batch key), per variant.
+``ProfilingConfig`` is the ``profiling`` section."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from cellbench.config import Config, ConfigError, positive
-from cellbench.metadata import feature_columns
+from cellbench.metadata import feature_columns, require_columns
+from cellbench.metrics.integration import integration_scores
 from cellbench.metrics.retrieval import average_precision, mean_average_precision, nsc_nscb, well_matching
 
 from .recipe import apply_recipe, check_recipe
@@ -35,6 +38,20 @@ class MapConfig(Config):
 
 
 @dataclasses.dataclass(frozen=True)
+class IntegrationConfig(Config):
+    """``profiling.integration``: batch-removal / biology scores of the treated wells (MoA labels),
+    once per batch key in ``batches`` (e.g. ``[Metadata_Source, Metadata_Batch]``); ``k`` neighbours
+    of the graph scores; ``seed`` of k-means. ``batches: []`` turns the scores off."""
+
+    batches: tuple[str, ...]
+    k: int
+    seed: int
+
+    def check(self, path: str) -> None:
+        positive(path, k=self.k)
+
+
+@dataclasses.dataclass(frozen=True)
 class ProfilingColumns(Config):
     """``profiling.columns``: the metadata columns of the MoA protocol."""
 
@@ -52,6 +69,7 @@ class ProfilingConfig(Config):
     control: str
     columns: ProfilingColumns
     map: MapConfig
+    integration: IntegrationConfig
     variants: dict
     metric_prefix: str
 
@@ -78,6 +96,27 @@ def moa_map(treatments: pd.DataFrame, feats: np.ndarray, config: MapConfig, moa:
             "map_moa_significant": int(maps["below_corrected_p"].sum()), "map_moa_n": len(maps)}
 
 
+def batch_scores(normalised: pd.DataFrame, config: ProfilingConfig, map_moa: float) -> dict:
+    """Integration scores of the treated wells with a MoA (controls left out), per batch key:
+    ``<score>`` for the first key, ``<score>@<key without Metadata_>`` for the others as well."""
+    integ, moa = config.integration, config.columns.moa
+    if not integ.batches:
+        return {}
+    require_columns(normalised, list(integ.batches), "profiling.integration.batches")
+    treated = normalised[~normalised.index.isin(normalised.query(config.control).index) & normalised[moa].notna()]
+    X = treated[feature_columns(treated)].to_numpy(dtype=np.float64)
+    out = {}
+    for i, key in enumerate(integ.batches):
+        scores = integration_scores(X, treated[key].to_numpy(), treated[moa].to_numpy(), k=integ.k, seed=integ.seed,
+                                    extra_bio={"map_moa": map_moa})
+        scores.pop("map_moa")
+        suffix = "@" + key.removeprefix("Metadata_")
+        out.update({f"{name}{suffix}": v for name, v in scores.items()})
+        if i == 0:
+            out.update(scores)
+    return out
+
+
 def profile_variants(wells: pd.DataFrame, config: ProfilingConfig) -> VariantResults:
     """Every recipe of ``config.variants`` on ``wells``; MLflow metrics ``<metric_prefix>/<variant>/<metric>``."""
     cols = config.columns
@@ -94,9 +133,11 @@ def profile_variants(wells: pd.DataFrame, config: ProfilingConfig) -> VariantRes
                "nscb_dropped_moas": "; ".join(res["nscb_dropped_moas"])}
         row.update(moa_map(treatments, feats, config.map, moa, compound))
         row.update(well_matching(normalised, control, moa, compound, plate, treatment))
+        row.update(batch_scores(normalised, config, row["map_moa"]))
         rows.append(row)
-        log.info("profiling variant %s: NSC %.1f %%, NSCB %.1f %%, MoA mAP %.3f", name, 100 * row["nsc"],
-                 100 * row["nscb"], row["map_moa"])
+        log.info("profiling variant %s: NSC %.1f %%, NSCB %.1f %%, MoA mAP %.3f%s", name, 100 * row["nsc"],
+                 100 * row["nscb"], row["map_moa"], f", batch {row['batch_score']:.3f}, biology {row['bio_score']:.3f}, "
+                 f"overall {row['overall']:.3f}" if "overall" in row else "")
         profiles[name] = treatments
         for kind in ("nsc", "nscb"):
             t = res[f"{kind}_table"]
@@ -104,5 +145,5 @@ def profile_variants(wells: pd.DataFrame, config: ProfilingConfig) -> VariantRes
                                                if "Metadata_Treatment" in t else t[compound],
                                                "moa": t[moa], "predicted": t["predicted"], "correct": t["correct"]}))
     metrics = {f"{config.metric_prefix}/{r['variant']}/{m}": {"value": float(r[m]), "step": 0}
-               for r in rows for m in ("nsc", "nscb", "map_moa")}
+               for r in rows for m in ("nsc", "nscb", "map_moa", "batch_score", "bio_score", "overall") if m in r}
     return VariantResults(profiles, pd.DataFrame(rows), pd.concat(per_treatment, ignore_index=True), metrics)
