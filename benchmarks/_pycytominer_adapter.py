@@ -77,7 +77,7 @@ def adapted_feature_select(profiles, features="infer", image_features=False, sam
     features = _infer(df, features, image_features)
     ops = [operation] if isinstance(operation, str) else list(operation)
     if "blocklist" in ops:
-        from pycytominer.cyto_utils.features import get_blocklist_features
+        from pycytominer.cyto_utils.blocklist import get_blocklist_features
 
         kwargs["blocklist"] = get_blocklist_features(population_df=df, blocklist=blocklist,
                                                      blocklist_name=blocklist_name, blocklist_file=blocklist_file)

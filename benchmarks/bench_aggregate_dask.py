@@ -59,11 +59,16 @@ def child(engine: str, folder: Path, operation: str) -> dict:
         import dask
         import dask.dataframe as dd
 
-        from cellbench.profiling import aggregate_dask
+        from cellbench.profiling import aggregate, aggregate_dask
 
         dask.config.set(scheduler="threads")
         ddf = dd.read_parquet([str(f) for f in files])
-        call = lambda: aggregate_dask(ddf, operation=operation)  # noqa: E731
+        if engine == "aggregate_dask":
+            call = lambda: aggregate_dask(ddf, operation=operation)  # noqa: E731
+        else:  # the implementation before issue 22: one delayed aggregate per partition, all computed at once
+            def call():
+                parts = ddf.to_delayed()
+                return pd.concat(dask.compute(*[dask.delayed(aggregate)(q, operation=operation) for q in parts]))
     from cellbench.profiling import aggregate
 
     aggregate(pd.read_parquet(files[0]).head(500), operation=operation)  # compile outside the timing
@@ -111,7 +116,8 @@ def main() -> None:
         folder = Path(args.dir or tmp)
         plate_bytes = write_plates(folder, args.plates, args.cells, args.features)
         rows = []
-        for engine in ("aggregate_partitions", "aggregate_dask", "aggregate_partitions", "aggregate_dask"):
+        for engine in ("aggregate_partitions", "aggregate_dask", "delayed_before", "aggregate_partitions",
+                       "aggregate_dask", "delayed_before"):
             res = subprocess.run([sys.executable, __file__, "--child", engine, str(folder), "--operation",
                                   args.operation], capture_output=True, text=True, check=True)
             row = json.loads(res.stdout.strip().splitlines()[-1])

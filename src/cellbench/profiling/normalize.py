@@ -150,7 +150,9 @@ def normalize(profiles: pd.DataFrame, features: list[str] | str = "infer", meta_
 
     Returns ``meta_features`` then the features (``PC1..PCd`` for PCA sphering) in the input row order.
     ``image_features=False`` leaves ``Image_`` columns out of the inferred features (pycytominer's
-    default); cellbench's default keeps every non-``Metadata_`` column.
+    default); cellbench's default keeps every non-``Metadata_`` column. ``Image_`` and ``ome_arrow_``
+    columns that are neither features nor metadata pass through unchanged after the metadata, as
+    in pycytominer 1.7.1.
     """
     where = "normalize"
     if method not in METHODS:
@@ -186,5 +188,7 @@ def normalize(profiles: pd.DataFrame, features: list[str] | str = "infer", meta_
                                   spherize_method, spherize_epsilon, label, inverse_normal_n_quantiles)
     columns = ([f"PC{i}" for i in range(1, len(features) + 1)]
                if method == "spherize" and spherize_method.startswith("PCA") else features)
-    return pd.concat([profiles[meta_features].reset_index(drop=True),
+    taken = set(features) | set(meta_features)
+    passthrough = [c for c in profiles.columns if c not in taken and str(c).startswith(("Image_", "ome_arrow_"))]
+    return pd.concat([profiles[meta_features + passthrough].reset_index(drop=True),
                       pd.DataFrame(out, columns=columns)], axis=1)

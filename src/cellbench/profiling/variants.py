@@ -98,23 +98,23 @@ def moa_map(treatments: pd.DataFrame, feats: np.ndarray, config: MapConfig, moa:
 
 def batch_scores(normalised: pd.DataFrame, config: ProfilingConfig, map_moa: float) -> dict:
     """Integration scores of the treated wells with a MoA (controls left out), per batch key:
-    ``<score>`` for the first key, ``<score>@<key without Metadata_>`` for the others as well."""
+    ``<score>`` for the first key and, when there are several keys, ``<score>@<key without
+    Metadata_>`` for each of them."""
     integ, moa = config.integration, config.columns.moa
     if not integ.batches:
         return {}
     require_columns(normalised, list(integ.batches), "profiling.integration.batches")
     treated = normalised[~normalised.index.isin(normalised.query(config.control).index) & normalised[moa].notna()]
     X = treated[feature_columns(treated)].to_numpy(dtype=np.float64)
-    out = {}
+    out, keyed = {}, {}
     for i, key in enumerate(integ.batches):
         scores = integration_scores(X, treated[key].to_numpy(), treated[moa].to_numpy(), k=integ.k, seed=integ.seed,
                                     extra_bio={"map_moa": map_moa})
         scores.pop("map_moa")
-        suffix = "@" + key.removeprefix("Metadata_")
-        out.update({f"{name}{suffix}": v for name, v in scores.items()})
         if i == 0:
             out.update(scores)
-    return out
+        keyed.update({f"{name}@{key.removeprefix('Metadata_')}": v for name, v in scores.items()})
+    return {**out, **keyed} if len(integ.batches) > 1 else out
 
 
 def profile_variants(wells: pd.DataFrame, config: ProfilingConfig) -> VariantResults:
@@ -144,6 +144,7 @@ def profile_variants(wells: pd.DataFrame, config: ProfilingConfig) -> VariantRes
             per_treatment.append(pd.DataFrame({"variant": name, "protocol": kind, "treatment": t["Metadata_Treatment"]
                                                if "Metadata_Treatment" in t else t[compound],
                                                "moa": t[moa], "predicted": t["predicted"], "correct": t["correct"]}))
-    metrics = {f"{config.metric_prefix}/{r['variant']}/{m}": {"value": float(r[m]), "step": 0}
-               for r in rows for m in ("nsc", "nscb", "map_moa", "batch_score", "bio_score", "overall") if m in r}
+    scored = ("nsc", "nscb", "map_moa", "batch_score", "bio_score", "overall")
+    metrics = {f"{config.metric_prefix}/{r['variant']}/{m.replace('@', '/by_')}": {"value": float(r[m]), "step": 0}
+               for r in rows for m in r if m in scored or m.split("@")[0] in scored[3:]}
     return VariantResults(profiles, pd.DataFrame(rows), pd.concat(per_treatment, ignore_index=True), metrics)
