@@ -6,6 +6,8 @@ import pytest
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# tests train from scratch unless they turn the trained-model cache on themselves (tests/training/test_cache.py)
+os.environ["CELLBENCH_MODEL_CACHE"] = "off"
 
 from cellbench.simulate import CoosDesign, simulate_coos7  # noqa: E402
 

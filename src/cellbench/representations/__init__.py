@@ -29,12 +29,16 @@ METHODS = {
     "vae": (vae, vae.VAEConfig),
 }
 
+TRAINED = ("deeploc", "pci", "autoencoder", "weak", "vae")  # trained here: cached by configuration + data + code
+
 __all__ = ["METHODS", "Representation", "coda", "deeploc", "pci", "rebuild", "texture", "vae", "vgg16", "weak"]
 
 
 def run(method: str, crops, params, path: str) -> Representation:
     """Validate ``params`` (the section at ``path``) as ``method``'s configuration and run its
-    ``represent`` on the device the configuration names."""
+    ``represent`` on the device the configuration names. A trained method is taken from the model
+    cache when the same configuration, crops and code were trained before
+    (:mod:`cellbench.training.cache`)."""
     from cellbench.training.device import resolve_device
 
     if method not in METHODS:
@@ -42,4 +46,8 @@ def run(method: str, crops, params, path: str) -> Representation:
     module, cls = METHODS[method]
     config = cls.from_params(params, path)
     device = resolve_device(getattr(config, "device", "cpu"))
-    return module.represent(crops, config, device)
+    if method not in TRAINED:
+        return module.represent(crops, config, device)
+    from cellbench.training.cache import cached_represent
+
+    return cached_represent(method, config, crops, lambda: module.represent(crops, config, device))
