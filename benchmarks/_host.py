@@ -57,3 +57,38 @@ def host_line(info: dict | None = None) -> str:
     info = info or host()
     return (f"Host: {info['cpu']}, {info['cores']} cores, threads pinned to {info['threads']}, "
             f"float64 matmul {info['matmul_gflops']} GFLOP/s (measured in the same run).")
+
+
+def rss_bytes() -> int:
+    """This process's resident set size (``VmRSS`` of /proc/self/status), in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def timed_peak(call, interval_s: float = 0.005):
+    """``(result, wall seconds, RSS before, peak RSS during)`` of ``call()``; the RSS is sampled every
+    ``interval_s`` by a thread."""
+    import threading
+
+    before = rss_bytes()
+    peak = [before]
+    done = threading.Event()
+
+    def poll():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_bytes())
+            time.sleep(interval_s)
+
+    t = threading.Thread(target=poll, daemon=True)
+    t.start()
+    start = time.perf_counter()
+    try:
+        out = call()
+    finally:
+        wall = time.perf_counter() - start
+        done.set()
+        t.join()
+    return out, wall, before, max(peak[0], rss_bytes())

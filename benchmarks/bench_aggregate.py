@@ -26,21 +26,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _host import host, host_line, pin_threads  # noqa: E402
+from _host import host, host_line, pin_threads, timed_peak  # noqa: E402
 
-
-def rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
 
 
 def make_table(n: int, d: int, seed: int = 0):
@@ -74,26 +65,11 @@ def child(engine: str, operation: str, n: int, d: int, warm: bool) -> dict:
     else:
         from pycytominer import aggregate
     call = lambda: aggregate(df, features=feats, operation=operation)  # noqa: E731
-    before = rss_bytes()
-    peak = [before]
-    done = threading.Event()
-
-    def poll():
-        while not done.is_set():
-            peak[0] = max(peak[0], rss_bytes())
-            time.sleep(0.005)
-
-    t = threading.Thread(target=poll, daemon=True)
-    t.start()
-    start = time.perf_counter()
-    out = call()
-    wall = time.perf_counter() - start
-    done.set()
-    t.join()
+    out, wall, before, peak_rss = timed_peak(call)
     checksum = float(np.nansum(out[feats].to_numpy()))
     return {"engine": engine, "operation": operation, "cells": n, "features": d, "wells": len(out),
             "wall_s": wall, "input_gib": input_bytes / 2**30, "rss_before_gib": before / 2**30,
-            "peak_rss_gib": peak[0] / 2**30, "peak_over_input": peak[0] / input_bytes, "checksum": checksum}
+            "peak_rss_gib": peak_rss / 2**30, "peak_over_input": peak_rss / input_bytes, "checksum": checksum}
 
 
 def run_child(args, engine: str, operation: str, kind: str, env: dict) -> dict:

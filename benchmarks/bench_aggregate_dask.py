@@ -16,20 +16,11 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _host import host, host_line, pin_threads  # noqa: E402
+from _host import host, host_line, pin_threads, timed_peak  # noqa: E402
 
-
-def rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
 
 
 def write_plates(folder: Path, plates: int, cells: int, features: int) -> int:
@@ -49,6 +40,8 @@ def write_plates(folder: Path, plates: int, cells: int, features: int) -> int:
 def child(engine: str, folder: Path, operation: str) -> dict:
     import pandas as pd
 
+    from cellbench.profiling import aggregate
+
     files = sorted(folder.glob("*.parquet"))
     if engine == "aggregate_partitions":
         from cellbench.profiling import aggregate_partitions
@@ -59,7 +52,7 @@ def child(engine: str, folder: Path, operation: str) -> dict:
         import dask
         import dask.dataframe as dd
 
-        from cellbench.profiling import aggregate, aggregate_dask
+        from cellbench.profiling import aggregate_dask
 
         dask.config.set(scheduler="threads")
         ddf = dd.read_parquet([str(f) for f in files])
@@ -69,28 +62,12 @@ def child(engine: str, folder: Path, operation: str) -> dict:
             def call():
                 parts = ddf.to_delayed()
                 return pd.concat(dask.compute(*[dask.delayed(aggregate)(q, operation=operation) for q in parts]))
-    from cellbench.profiling import aggregate
 
     aggregate(pd.read_parquet(files[0]).head(500), operation=operation)  # compile outside the timing
-    before = rss_bytes()
-    peak = [before]
-    done = threading.Event()
-
-    def poll():
-        while not done.is_set():
-            peak[0] = max(peak[0], rss_bytes())
-            time.sleep(0.005)
-
-    t = threading.Thread(target=poll, daemon=True)
-    t.start()
-    start = time.perf_counter()
-    out = call()
-    wall = time.perf_counter() - start
-    done.set()
-    t.join()
+    out, wall, before, peak_rss = timed_peak(call)
     return {"engine": engine, "operation": operation, "plates": len(files), "wells": len(out), "wall_s": wall,
-            "rss_before_gib": before / 2**30, "peak_rss_gib": peak[0] / 2**30,
-            "added_gib": (peak[0] - before) / 2**30}
+            "rss_before_gib": before / 2**30, "peak_rss_gib": peak_rss / 2**30,
+            "added_gib": (peak_rss - before) / 2**30}
 
 
 def main() -> None:

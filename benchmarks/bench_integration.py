@@ -11,20 +11,11 @@ import argparse
 import json
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _host import host, host_line, pin_threads  # noqa: E402
+from _host import host, host_line, pin_threads, timed_peak  # noqa: E402
 
-
-def rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
 
 
 def make(n: int, d: int, batches: int, labels: int, seed: int = 0):
@@ -53,25 +44,10 @@ def child(stage: str, n: int, d: int, batches: int, labels: int) -> dict:
 
         X = harmony(df, batch="Metadata_Batch", n_components=50).filter(like="harmony_PC").to_numpy()
         call = lambda: integration_scores(X, df["Metadata_Batch"].to_numpy(), df["Metadata_MoA"].to_numpy())  # noqa: E731
-    before = rss_bytes()
-    peak = [before]
-    done = threading.Event()
-
-    def poll():
-        while not done.is_set():
-            peak[0] = max(peak[0], rss_bytes())
-            time.sleep(0.01)
-
-    t = threading.Thread(target=poll, daemon=True)
-    t.start()
-    start = time.perf_counter()
-    out = call()
-    wall = time.perf_counter() - start
-    done.set()
-    t.join()
+    out, wall, before, peak_rss = timed_peak(call)
     extra = {k: round(float(v), 4) for k, v in out.items()} if isinstance(out, dict) else {}
     return {"stage": stage, "profiles": n, "features": d, "wall_s": round(wall, 2), "rss_before_gib": before / 2**30,
-            "peak_rss_gib": peak[0] / 2**30, **extra}
+            "peak_rss_gib": peak_rss / 2**30, **extra}
 
 
 def main() -> None:
