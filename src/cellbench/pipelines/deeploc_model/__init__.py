@@ -1,0 +1,6 @@
+"""``deeploc_model``: train deeploc, then log and register its inference pipeline (raw crops -> features)
+as the MLflow model ``cellbench-deeploc`` (kedro-mlflow ``pipeline_ml_factory``; see ``pipelines/_models.py``)."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,98 @@
+"""``kedro run --pipelines=autoencoder_model``: the network is trained, its inference pipeline is
+logged by kedro-mlflow's ``pipeline_ml_factory`` and registered; loaded back it turns raw crops
+into the run's own features, and ``mlflow models serve`` answers a real HTTP request with them."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+
+from tests.test_run import QUICK, make_project
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    tmp = tmp_path_factory.mktemp("registry")
+    try:
+        project, db = make_project(tmp, mp)
+        extra = {"ingestion": {"simulation": {"size": 0.003}}, "representation": QUICK["representation"]}
+        with KedroSession.create(project_path=project, runtime_params=extra) as session:
+            session.run(pipeline_names=["autoencoder_model"])
+        client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
+        [version] = client.search_model_versions("name='cellbench-autoencoder'")
+        local = client.download_artifacts(version.run_id, "model", str(tmp / "downloaded"))
+        yield project, client, version, local
+    finally:
+        mp.undo()
+
+
+def crops_of(project):
+    from cellbench.datasets import CropStoreDataset
+
+    return CropStoreDataset(str(project / "data/02_intermediate/coos_crops")).load().take(np.arange(40))
+
+
+def test_registered_model_embeds_raw_crops_like_the_run(registered):
+    project, client, version, local = registered
+    assert str(version.version) == "1"
+    run = client.get_run(version.run_id)
+    assert run.data.params["representation.autoencoder.steps"] == "3"
+    model = mlflow.pyfunc.load_model(local)
+    crops = crops_of(project)
+    x = np.asarray(crops.images).astype(np.float32)
+    served = model.predict(x)
+    stored = pd.read_parquet(project / "data/04_feature/autoencoder/conv3.parquet").iloc[:40]
+    cols = [c for c in stored.columns if not c.startswith("Metadata_")]
+    np.testing.assert_allclose(served[cols].to_numpy(), stored[cols].to_numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(Exception, match="channel"):
+        model.predict(x[:, :1])
+
+
+def test_mlflow_models_serve_answers_with_features(registered):
+    project, client, version, local = registered
+    port = free_port()
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", local, "--env-manager", "local",
+                               "-h", "127.0.0.1", "-p", str(port), "-w", "1"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    raise AssertionError("server did not start: " + server.stdout.read().decode()[-2000:])
+                time.sleep(0.5)
+        x = np.asarray(crops_of(project).images[:3]).astype(np.float32)
+        body = json.dumps({"inputs": x.tolist()}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            answer = json.loads(r.read())
+        got = pd.DataFrame(answer["predictions"])
+        expected = mlflow.pyfunc.load_model(local).predict(x)
+        assert list(got.columns) == list(expected.columns) and len(got) == 3
+        np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-5, atol=1e-6)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
