@@ -38,7 +38,7 @@ def registered(tmp_path_factory):
         client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
         [version] = client.search_model_versions("name='cellbench-autoencoder'")
         local = client.download_artifacts(version.run_id, "model", str(tmp / "downloaded"))
-        yield project, client, version, local
+        yield project, client, version, local, db
     finally:
         mp.undo()
 
@@ -50,7 +50,7 @@ def crops_of(project):
 
 
 def test_registered_model_embeds_raw_crops_like_the_run(registered):
-    project, client, version, local = registered
+    project, client, version, local, _ = registered
     assert str(version.version) == "1"
     run = client.get_run(version.run_id)
     assert run.data.params["representation.autoencoder.steps"] == "3"
@@ -66,7 +66,7 @@ def test_registered_model_embeds_raw_crops_like_the_run(registered):
 
 
 def test_mlflow_models_serve_answers_with_features(registered):
-    project, client, version, local = registered
+    project, client, version, local, _ = registered
     port = free_port()
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", local, "--env-manager", "local",
@@ -96,3 +96,43 @@ def test_mlflow_models_serve_answers_with_features(registered):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def embed_run(project, db, monkeypatch, model: str):
+    while mlflow.active_run():
+        mlflow.end_run()
+    monkeypatch.setenv("CELLBENCH_MLFLOW_URI", f"sqlite:///{db}")
+    monkeypatch.chdir(project)
+    extra = {"embed": {"model": model, "ingestion": {"simulation": {"size": 0.003, "seed": 1}}}}
+    with KedroSession.create(project_path=project, runtime_params=extra) as session:
+        session.run(pipeline_names=["embed"])
+
+
+def test_embed_a_new_plate_with_the_registered_model(registered, monkeypatch):
+    project, client, version, local, db = registered
+    embed_run(project, db, monkeypatch, "models:/cellbench-autoencoder/latest")
+    table = pd.read_parquet(project / "data/04_feature/embedded/features.parquet")
+    crops = __import__("cellbench.datasets", fromlist=["CropStoreDataset"]).CropStoreDataset(
+        str(project / "data/02_intermediate/embed_crops")).load()
+    assert len(table) == len(crops) > 0
+    assert [c for c in table.columns if c.startswith("Metadata_")] == list(crops.metadata.columns)
+    x = np.asarray(crops.images[:5]).astype(np.float32)
+    expected = mlflow.pyfunc.load_model(local).predict(x)
+    np.testing.assert_allclose(table[expected.columns].to_numpy()[:5], expected.to_numpy(), rtol=1e-5, atol=1e-6)
+    runs = client.search_runs([client.get_experiment_by_name("cellbench").experiment_id],
+                              filter_string="tags.`cellbench.embed.model_name` = 'cellbench-autoencoder'")
+    assert len(runs) == 1 and runs[0].data.tags["cellbench.embed.model_version"] == "1"
+    assert runs[0].data.tags["cellbench.embed.model_run_id"] == version.run_id
+
+
+@pytest.mark.parametrize("uri, message", [
+    ("models:/cellbench-autoencoder/9", r"has no version 9 .* its versions are \[1\]"),
+    ("models:/no-such-model/1", r"no registered model named 'no-such-model'.*cellbench-autoencoder"),
+    ("cellbench-autoencoder", r"embed.model: 'cellbench-autoencoder' is not a registered model URI"),
+])
+def test_embed_refuses_a_model_that_does_not_exist(registered, monkeypatch, uri, message):
+    project, client, _, _, db = registered
+    before = len(client.search_model_versions("name='cellbench-autoencoder'"))
+    with pytest.raises(Exception, match=message):
+        embed_run(project, db, monkeypatch, uri)
+    assert len(client.search_model_versions("name='cellbench-autoencoder'")) == before  # nothing registered

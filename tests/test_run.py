@@ -269,6 +269,8 @@ PIPELINE_SECTIONS = {  # pipeline -> a misspelt key inside a section it reads
     "treatment_profiling": ("treatments", "vae", "vaeplus", "latnt"),
     "domain_adaptation": ("domain_adaptation", "dino", "vit", "widht"),
     "exploration": ("exploration", "analysis", "rare_windw"),
+    "embed": ("embed", "batch_sise"),
+    "autoencoder_model": ("representation", "autoencoder", "stepz"),
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from cellbench.benchmark import EvaluationConfig
 from cellbench.config import Config, ConfigError
+from cellbench.embedding import EmbedConfig
 from cellbench.exploration import ExplorationConfig
 from cellbench.ingest.sources import IngestionConfig
 from cellbench.profiling.summarize import SummaryConfig, WellsConfig
@@ -103,6 +104,7 @@ SECTIONS: dict[str, type[Config]] = {
     "treatments": TreatmentsConfig,
     "domain_adaptation": CodaConfig,
     "exploration": ExplorationSection,
+    "embed": EmbedConfig,
 }
 
 
