@@ -1,0 +1,124 @@
+"""The views users rely on, loaded in a real browser (Debian's headless Chromium, which ``.ci/run``
+installs): after two small runs, the MLflow UI shows a run's flattened parameters, hierarchical
+metrics and figure artefacts and compares the two runs; ``kedro viz`` lists the namespaced
+representations. Servers are bound to 127.0.0.1 and stopped by their process group."""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import mlflow
+import pytest
+from kedro.framework.session import KedroSession
+
+from tests.test_run import ROOT, make_project
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--hide-scrollbars", "--window-size=1600,1000",
+         "--virtual-time-budget=20000"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def render(url: str, profile, screenshot=None) -> str:
+    """The DOM of ``url`` after its scripts ran (and a PNG of it when ``screenshot`` is a path)."""
+    args = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}"]
+    if screenshot:
+        subprocess.run(args + [f"--screenshot={screenshot}", url], capture_output=True, timeout=180, check=True)
+    return subprocess.run(args + ["--dump-dom", url], capture_output=True, text=True, timeout=180, check=True).stdout
+
+
+@contextlib.contextmanager
+def server(cmd: list[str], port: int, cwd, env=None):
+    """A server process on 127.0.0.1:``port``, up when ``/`` answers 200; killed with its group."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise AssertionError(f"{cmd[:4]} did not start: {proc.stdout.read().decode()[-2000:]}")
+                time.sleep(0.5)
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A project copy after two runs: ``ingestion`` (a figure artefact) and ``profiling`` (flattened
+    parameters, hierarchical metrics)."""
+    mp = pytest.MonkeyPatch()
+    tmp = tmp_path_factory.mktemp("browser")
+    try:
+        proj, db = make_project(tmp, mp)
+        shutil.copytree(ROOT / "data" / "01_raw" / "bbbc021_ljosa2013", proj / "data" / "01_raw" / "bbbc021_ljosa2013")
+        for pipeline, params in (("ingestion", {"ingestion": {"simulation": {"size": 0.003}}}),
+                                 ("profiling", {"profiling": {"map": {"null_size": 100, "null_cache": None}}})):
+            while mlflow.active_run():
+                mlflow.end_run()
+            with KedroSession.create(project_path=proj, runtime_params=params) as session:
+                session.run(pipeline_names=[pipeline])
+        client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{db}")
+        exp = client.get_experiment_by_name("cellbench")
+        runs = {r.data.tags.get("mlflow.runName"): r for r in client.search_runs([exp.experiment_id])}
+        yield proj, db, exp.experiment_id, runs
+    finally:
+        mp.undo()
+
+
+def test_mlflow_ui_shows_parameters_metrics_figures_and_compares_runs(project, tmp_path):
+    proj, db, exp, runs = project
+    assert {"ingestion", "profiling"} <= set(runs)
+    port = free_port()
+    ui = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{db}", "-h", "127.0.0.1",
+          "-p", str(port), "--workers", "1"]
+    with server(ui, port, proj, {"MLFLOW_DISABLE_TELEMETRY": "true"}):
+        base = f"http://127.0.0.1:{port}/#/experiments/{exp}"
+        profiling, ingestion = runs["profiling"].info.run_id, runs["ingestion"].info.run_id
+        page = render(f"{base}/runs/{profiling}", tmp_path / "p1", tmp_path / "mlflow_run.png")
+        assert "profiling.columns.moa" in page  # a nested parameter, flattened with dots
+        assert "profiling.integration.batches" in page
+        assert "profiling/jump_mad_int/overall" in page  # a hierarchical metric
+        arts = render(f"{base}/runs/{ingestion}/artifacts", tmp_path / "p2")
+        assert "coos_qc_montage.png" in arts
+        compare = render(f'http://127.0.0.1:{port}/#/compare-runs?runs=["{profiling}","{ingestion}"]'
+                         f'&experiments=["{exp}"]', tmp_path / "p3", tmp_path / "mlflow_compare.png")
+        assert "profiling" in compare and "ingestion" in compare and "Parameters" in compare
+    for png in ("mlflow_run.png", "mlflow_compare.png"):
+        assert (tmp_path / png).stat().st_size > 20_000  # a rendered page, not a blank one
+    if os.environ.get("CELLBENCH_SCREENSHOTS"):  # refresh the README's screenshots
+        for png in ("mlflow_run.png", "mlflow_compare.png"):
+            shutil.copy(tmp_path / png, os.path.join(os.environ["CELLBENCH_SCREENSHOTS"], png))
+
+
+def test_kedro_viz_lists_the_namespaced_representations(project, tmp_path):
+    proj, *_ = project
+    port = free_port()
+    viz = [sys.executable, "-m", "kedro", "viz", "run", "--host", "127.0.0.1", "--port", str(port), "--no-browser"]
+    with server(viz, port, proj, {"KEDRO_DISABLE_TELEMETRY": "1"}):
+        page = render(f"http://127.0.0.1:{port}/", tmp_path / "v", tmp_path / "kedro_viz.png")
+    for name in ("representation.texture", "representation.deeploc", "representation.pci",
+                 "representation.autoencoder"):
+        assert name in page
+    assert "coos_qc_montage" in page and (tmp_path / "kedro_viz.png").stat().st_size > 20_000
+    if os.environ.get("CELLBENCH_SCREENSHOTS"):
+        shutil.copy(tmp_path / "kedro_viz.png", os.path.join(os.environ["CELLBENCH_SCREENSHOTS"], "kedro_viz.png"))
