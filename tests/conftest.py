@@ -53,3 +53,32 @@ def _base_parameters() -> dict:
 @pytest.fixture
 def base():
     return base_params
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1, below 49152 (kedro-viz refuses the dynamic range)."""
+    import random
+    import socket
+
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 49000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port found on 127.0.0.1 in 20000-49000")
+
+
+def stop_group(proc) -> None:
+    """Stop a server started with ``start_new_session=True`` by its process group (gone already: fine)."""
+    import os
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)

@@ -6,8 +6,6 @@ representations. Servers are bound to 127.0.0.1 and stopped by their process gro
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ import mlflow
 import pytest
 from kedro.framework.session import KedroSession
 
+from tests.conftest import free_port, stop_group
 from tests.test_run import ROOT, make_project
 
 CHROMIUM = shutil.which("chromium")
@@ -25,11 +24,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-sync", "--no-first-run", "--hide-scrollbars", "--window-size=1600,1000",
          "--virtual-time-budget=20000"]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def render(url: str, profile, screenshot=None) -> str:
@@ -58,8 +52,7 @@ def server(cmd: list[str], port: int, cwd, env=None):
                 time.sleep(0.5)
         yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        stop_group(proc)
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ into the run's own features, and ``mlflow models serve`` answers a real HTTP req
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +15,9 @@ import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 
+from tests.conftest import free_port, stop_group
 from tests.test_run import QUICK, make_project
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +88,7 @@ def test_mlflow_models_serve_answers_with_features(registered):
         assert list(got.columns) == list(expected.columns) and len(got) == 3
         np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-5, atol=1e-6)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_group(server)
 
 
 def embed_run(project, db, monkeypatch, model: str):
