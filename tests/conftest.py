@@ -1,3 +1,4 @@
+import contextlib
 import functools
 import os
 
@@ -72,13 +73,33 @@ def free_port() -> int:
     raise RuntimeError("no free TCP port found on 127.0.0.1 in 20000-49000")
 
 
-def stop_group(proc) -> None:
-    """Stop a server started with ``start_new_session=True`` by its process group (gone already: fine)."""
+@contextlib.contextmanager
+def server(cmd: list[str], port: int, cwd=None, env=None, path: str = "/"):
+    """A server process on 127.0.0.1:``port``, up when ``path`` answers 200 (at most 120 s); on exit
+    stopped by its process group (a server already gone is fine)."""
     import os
     import signal
+    import subprocess
+    import time
+    import urllib.request
 
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=30)
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise AssertionError(f"{cmd[:4]} did not start: {proc.stdout.read().decode()[-2000:]}")
+                time.sleep(0.5)
+        yield proc
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)

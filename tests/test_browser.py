@@ -3,19 +3,16 @@ installs): after two small runs, the MLflow UI shows a run's flattened parameter
 metrics and figure artefacts and compares the two runs; ``kedro viz`` lists the namespaced
 representations. Servers are bound to 127.0.0.1 and stopped by their process group."""
 
-import contextlib
 import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 
 import mlflow
 import pytest
 from kedro.framework.session import KedroSession
 
-from tests.conftest import free_port, stop_group
+from tests.conftest import free_port, server
 from tests.test_run import ROOT, make_project
 
 CHROMIUM = shutil.which("chromium")
@@ -23,9 +20,6 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--hide-scrollbars", "--window-size=1600,1000",
          "--virtual-time-budget=20000"]
-
-
-
 SHOTS = os.environ.get("CELLBENCH_SCREENSHOTS")  # a folder: also write the README's screenshots there
 
 
@@ -37,27 +31,6 @@ def render(url: str, profile, screenshot: str | None = None) -> str:
         screenshot = os.path.join(SHOTS, screenshot)
         subprocess.run(args + [f"--screenshot={screenshot}", url], capture_output=True, timeout=180, check=True)
     return subprocess.run(args + ["--dump-dom", url], capture_output=True, text=True, timeout=180, check=True).stdout
-
-
-@contextlib.contextmanager
-def server(cmd: list[str], port: int, cwd, env=None):
-    """A server process on 127.0.0.1:``port``, up when ``/`` answers 200; killed with its group."""
-    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise AssertionError(f"{cmd[:4]} did not start: {proc.stdout.read().decode()[-2000:]}")
-                time.sleep(0.5)
-        yield proc
-    finally:
-        stop_group(proc)
 
 
 @pytest.fixture(scope="module")

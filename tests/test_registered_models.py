@@ -3,10 +3,7 @@ logged by kedro-mlflow's ``pipeline_ml_factory`` and registered; loaded back it 
 into the run's own features, and ``mlflow models serve`` answers a real HTTP request with them."""
 
 import json
-import os
-import subprocess
 import sys
-import time
 import urllib.request
 
 import mlflow
@@ -15,7 +12,7 @@ import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 
-from tests.conftest import free_port, stop_group
+from tests.conftest import free_port, server
 from tests.test_run import QUICK, make_project
 
 
@@ -37,10 +34,12 @@ def registered(tmp_path_factory):
         mp.undo()
 
 
-def crops_of(project):
+def crops_of(project, store: str = "coos_crops", n: int | None = 40):
+    """The crops a run stored under ``data/02_intermediate/<store>`` (the first ``n``; None: all)."""
     from cellbench.datasets import CropStoreDataset
 
-    return CropStoreDataset(str(project / "data/02_intermediate/coos_crops")).load().take(np.arange(40))
+    crops = CropStoreDataset(str(project / "data/02_intermediate" / store)).load()
+    return crops if n is None else crops.take(np.arange(n))
 
 
 def test_registered_model_embeds_raw_crops_like_the_run(registered):
@@ -62,34 +61,19 @@ def test_registered_model_embeds_raw_crops_like_the_run(registered):
 def test_mlflow_models_serve_answers_with_features(registered):
     project, client, version, local, _ = registered
     port = free_port()
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", local, "--env-manager", "local",
-                               "-h", "127.0.0.1", "-p", str(port), "-w", "1"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    raise AssertionError("server did not start: " + server.stdout.read().decode()[-2000:])
-                time.sleep(0.5)
+    serve = [sys.executable, "-m", "mlflow", "models", "serve", "-m", local, "--env-manager", "local",
+             "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+    with server(serve, port, env={"MLFLOW_DISABLE_TELEMETRY": "true"}, path="/ping"):
         x = np.asarray(crops_of(project).images[:3]).astype(np.float32)
         body = json.dumps({"inputs": x.tolist()}).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=60) as r:
             answer = json.loads(r.read())
-        got = pd.DataFrame(answer["predictions"])
-        expected = mlflow.pyfunc.load_model(local).predict(x)
-        assert list(got.columns) == list(expected.columns) and len(got) == 3
-        np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-5, atol=1e-6)
-    finally:
-        stop_group(server)
-
+    got = pd.DataFrame(answer["predictions"])
+    expected = mlflow.pyfunc.load_model(local).predict(x)
+    assert list(got.columns) == list(expected.columns) and len(got) == 3
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-5, atol=1e-6)
 
 def embed_run(project, db, monkeypatch, model: str):
     while mlflow.active_run():
@@ -105,8 +89,7 @@ def test_embed_a_new_plate_with_the_registered_model(registered, monkeypatch):
     project, client, version, local, db = registered
     embed_run(project, db, monkeypatch, "models:/cellbench-autoencoder/latest")
     table = pd.read_parquet(project / "data/04_feature/embedded/features.parquet")
-    crops = __import__("cellbench.datasets", fromlist=["CropStoreDataset"]).CropStoreDataset(
-        str(project / "data/02_intermediate/embed_crops")).load()
+    crops = crops_of(project, "embed_crops", None)
     assert len(table) == len(crops) > 0
     assert [c for c in table.columns if c.startswith("Metadata_")] == list(crops.metadata.columns)
     x = np.asarray(crops.images[:5]).astype(np.float32)

@@ -146,5 +146,5 @@ def profile_variants(wells: pd.DataFrame, config: ProfilingConfig) -> VariantRes
                                                "moa": t[moa], "predicted": t["predicted"], "correct": t["correct"]}))
     scored = ("nsc", "nscb", "map_moa", "batch_score", "bio_score", "overall")
     metrics = {f"{config.metric_prefix}/{r['variant']}/{m.replace('@', '/by_')}": {"value": float(r[m]), "step": 0}
-               for r in rows for m in r if m in scored or m.split("@")[0] in scored[3:]}
+               for r in rows for m in r if m.split("@")[0] in scored}
     return VariantResults(profiles, pd.DataFrame(rows), pd.concat(per_treatment, ignore_index=True), metrics)
