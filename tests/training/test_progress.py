@@ -29,3 +29,42 @@ def test_a_training_loop_reports_progress(caplog):
                                             "batch_size": 4, "device": "cpu"}, "representation.autoencoder")
     train_autoencoder(np.random.default_rng(0).random((8, 2, 64, 64)).astype(np.float32), config, torch.device("cpu"))
     assert any(r.getMessage().startswith("Autoencoder step 3/3: loss") for r in caplog.records)
+
+
+def test_counting_measures_the_first_call_and_adds_it_per_call():
+    p = Progress("Demo", 3)
+    lin = torch.nn.Linear(16, 5)
+    for _ in range(3):
+        with p.counting():
+            lin(torch.randn(4, 16))
+    assert p.flops == 3 * 2 * 16 * 5 * 4  # 2 d_in d_out per row, 4 rows, three calls
+    assert p.history(3)["flops"] == [(3, 3 * 640.0)]
+
+
+def _autoencoder(steps):
+    from tests.conftest import base_params
+
+    from cellbench.representations.pci import AutoencoderConfig
+
+    return AutoencoderConfig.from_params({**base_params("representation.autoencoder"), "width": 0.0625,
+                                          "steps": steps, "batch_size": 4, "device": "cpu"},
+                                         "representation.autoencoder")
+
+
+def test_a_loop_records_its_flops_and_snapshots_equal_shorter_runs():
+    from cellbench.models.pci import ConvAutoencoder
+    from cellbench.representations.pci import train_autoencoder
+    from cellbench.training.flops import count_flops
+    from cellbench.training.loops import capture_snapshots
+
+    images = np.random.default_rng(0).random((8, 2, 64, 64)).astype(np.float32)
+    with capture_snapshots([2]) as snaps:
+        _, history = train_autoencoder(images, _autoencoder(4), torch.device("cpu"))
+    ae = ConvAutoencoder(2, 0.0625)
+    x = torch.from_numpy(images[:4])
+    per_step = count_flops(lambda a: torch.mean((ae(a) - a) ** 2), x, backward=True)
+    assert history["flops"][-1] == (4, 4.0 * per_step)
+    assert [s["step"] for s in snaps] == [2] and snaps[0]["flops"] == 2.0 * per_step
+    short, _ = train_autoencoder(images, _autoencoder(2), torch.device("cpu"))  # the 2-step run, from scratch
+    for k, v in short.state_dict().items():
+        torch.testing.assert_close(snaps[0]["state_dict"][k], v.cpu(), rtol=0, atol=0)

@@ -341,24 +341,26 @@ def train_dino(images: np.ndarray, config: DinoConfig, seed: int, device: torch.
         anchor = _unit(images[idx])
         partner = _unit(images[sampler.sample(idx, rng)]) if sampler is not None else None
         views = [ctx.shard(v).to(device) for v in multicrop(anchor, rng, g_size, l_size, n_local, partner)]
-        with autocast(device):
-            with torch.no_grad():
-                t_out = teacher(views[:2]).float()
-            s_out = net(views).float()
-            loss = dino_loss(s_out, t_out, center, len(views), s_temp, float(temps[step]))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"DINO loss is {float(loss)} at step {step}; lower lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip > 0:
-            nn.utils.clip_grad_norm_(student.parameters(), clip)
-        if step < freeze_last:
-            student.head.last_v.grad = None
-        opt.step()
+        with progress.counting():
+            with autocast(device):
+                with torch.no_grad():
+                    t_out = teacher(views[:2]).float()
+                s_out = net(views).float()
+                loss = dino_loss(s_out, t_out, center, len(views), s_temp, float(temps[step]))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"DINO loss is {float(loss)} at step {step}; lower lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip > 0:
+                nn.utils.clip_grad_norm_(student.parameters(), clip)
+            if step < freeze_last:
+                student.head.last_v.grad = None
+            opt.step()
         ema_update(student, teacher, float(mom[step]))
         center = update_center(center, ctx.gather(t_out), config.center_momentum)
         history["dino_loss"].append((step + 1, float(loss.detach())))
         progress.update(step + 1, float(loss.detach()))
+    history.update(progress.history(steps))
     student.eval()
     log.info("DINO: %d steps, loss %.4f -> %.4f", steps, history["dino_loss"][0][1], history["dino_loss"][-1][1])
     return DinoState(student.cpu(), teacher.cpu(), center.cpu()), history
@@ -413,13 +415,14 @@ def train_classifier(model: nn.Module, images: np.ndarray, labels: np.ndarray, v
         for g in opt.param_groups:
             g["lr"] = float(lr[step])
         idx = next(batches)
-        with autocast(device):
-            loss = F.cross_entropy(model(_classifier_batch(images, idx, size, rng).to(device)).float(), y[idx].to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip > 0:
-            nn.utils.clip_grad_norm_(trainable, clip)
-        opt.step()
+        with progress.counting():
+            with autocast(device):
+                loss = F.cross_entropy(model(_classifier_batch(images, idx, size, rng).to(device)).float(), y[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip > 0:
+                nn.utils.clip_grad_norm_(trainable, clip)
+            opt.step()
         history["train_loss"].append((step + 1, float(loss.detach())))
         progress.update(step + 1, float(loss.detach()))
         if (step + 1) % eval_every == 0 or step + 1 == steps:
@@ -427,6 +430,7 @@ def train_classifier(model: nn.Module, images: np.ndarray, labels: np.ndarray, v
             history["val_accuracy"].append((step + 1, acc))
             if acc > best[0]:
                 best = (acc, copy.deepcopy(model.state_dict()), step + 1)
+    history.update(progress.history(steps))
     model.load_state_dict(best[1])
     history["best_step"] = [(best[2], float(best[2]))]
     return model.cpu().eval(), history
@@ -485,13 +489,15 @@ def train_mae(images: np.ndarray, config: DinoConfig, seed: int, device: torch.d
         for g in opt.param_groups:
             g["lr"] = float(lr[step])
         x = self_normalize(random_flips(random_crop(_unit(images[next(batches)]), size, rng), rng)).to(device)
-        with autocast(device):
-            loss = mae_loss(encoder, decoder, x, ratio)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        with progress.counting():
+            with autocast(device):
+                loss = mae_loss(encoder, decoder, x, ratio)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
         history["mae_loss"].append((step + 1, float(loss.detach())))
         progress.update(step + 1, float(loss.detach()))
+    history.update(progress.history(steps))
     return encoder.cpu().eval(), decoder.cpu().eval(), history
 
 

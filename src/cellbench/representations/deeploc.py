@@ -114,21 +114,25 @@ def train(images: np.ndarray, labels: np.ndarray, config: DeepLocConfig, device:
         x = torch.from_numpy(images[b])
         x = random_rot90(random_flips(random_crop(x, crop, rng), rng), rng, config.rot90)
         y = ctx.shard(torch.from_numpy(y_idx[b])).to(device)
-        with autocast(device):
-            loss = loss_fn(net(to_device(ctx.shard(x), device)).float(), y)
-        optimiser_step(opt, loss)
+        with progress.counting("step"):
+            with autocast(device):
+                loss = loss_fn(net(to_device(ctx.shard(x), device)).float(), y)
+            optimiser_step(opt, loss)
         sched.step()
         history["train_loss"].append((step, float(loss.detach())))
         progress.update(step, float(loss.detach()))
         if step % config.eval_every == 0 or step == steps:
-            probs, _ = predict(model, images[val_idx], device, crop)
+            with progress.counting("validation"):
+                probs, _ = predict(model, images[val_idx], device, crop)
             err = balanced_error(y_idx[val_idx], probs.argmax(1))
             history["val_balanced_error"].append((step, err))
             log.info("DeepLoc step %d: loss %.4f, validation balanced error %.4f", step, float(loss.detach()), err)
             if err < best[0]:
                 best = (err, copy.deepcopy(model.state_dict()), step)
+        progress.snapshot(step, lambda: best[1] if best[1] is not None else model.state_dict())
     model.load_state_dict(best[1])
     history["best_step"] = [(best[2], float(best[2]))]
+    history.update(progress.history(steps))
     return model, classes, history, val_idx
 
 

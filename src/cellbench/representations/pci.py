@@ -119,12 +119,15 @@ def train_pci(images: np.ndarray, groups: np.ndarray, config: PCIConfig, device:
         b = sample_partners(a, inverse, members, rng)
         xa = ctx.shard(random_flips(torch.from_numpy(images[a]), rng))
         xb = ctx.shard(random_flips(torch.from_numpy(images[b]), rng))
-        with autocast(device):
-            pred = net(to_device(xa, device), to_device(xb[:, structure], device)).float()
-        loss = torch.mean((pred - to_device(xb[:, protein:protein + 1], device)) ** 2)
-        optimiser_step(opt, loss)
+        with progress.counting():
+            with autocast(device):
+                pred = net(to_device(xa, device), to_device(xb[:, structure], device)).float()
+            loss = torch.mean((pred - to_device(xb[:, protein:protein + 1], device)) ** 2)
+            optimiser_step(opt, loss)
         history["train_loss"].append((step, float(loss.detach())))
         progress.update(step, float(loss.detach()))
+        progress.snapshot(step, model)
+    history.update(progress.history(steps))
     return model, history
 
 
@@ -141,11 +144,14 @@ def train_autoencoder(images: np.ndarray, config: AutoencoderConfig, device: tor
     model.train()
     for step in range(1, steps + 1):
         x = to_device(ctx.shard(random_flips(torch.from_numpy(images[next(order)]), rng)), device)
-        with autocast(device):
-            loss = torch.mean((net(x).float() - x.float()) ** 2)
-        optimiser_step(opt, loss)
+        with progress.counting():
+            with autocast(device):
+                loss = torch.mean((net(x).float() - x.float()) ** 2)
+            optimiser_step(opt, loss)
         history["train_loss"].append((step, float(loss.detach())))
         progress.update(step, float(loss.detach()))
+        progress.snapshot(step, model)
+    history.update(progress.history(steps))
     return model, history
 
 

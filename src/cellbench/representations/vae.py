@@ -86,30 +86,31 @@ def train(images: np.ndarray, config: VAEConfig, device: torch.device):
     model.train()
     for step in range(1, steps + 1):
         x = to_device(torch.from_numpy(images[rng.integers(len(images), size=batch)]), device)
-        with autocast(device):
-            x_hat, mu, logvar = model(x)
-            pix, kl = pixel_loss(x.float(), x_hat.float()), kl_divergence(mu.float(), logvar.float())
-            loss = pix + beta * kl
-            if model.discriminator is not None:
-                _, h_real = model.discriminator(x)
-                _, h_fake = model.discriminator(x_hat)
-                loss = loss + similarity_loss([h.float() for h in h_real], [h.float() for h in h_fake], step, size,
-                                              images.shape[1], delay, slope)
-        opt.zero_grad(set_to_none=True)
-        if opt_d is not None:
-            opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if opt_d is not None:  # the discriminator learns only from real vs reconstructed
-            opt_d.zero_grad(set_to_none=True)
-            real = to_device(torch.from_numpy(images[rng.integers(len(images), size=batch)]), device)
+        with progress.counting():
             with autocast(device):
-                logit_real, _ = model.discriminator(real)
-                logit_fake, _ = model.discriminator(x_hat.detach())
-                d_loss = (nn.functional.binary_cross_entropy_with_logits(logit_real.float(), torch.ones_like(logit_real.float()))
-                          + nn.functional.binary_cross_entropy_with_logits(logit_fake.float(), torch.zeros_like(logit_fake.float())))
-            d_loss.backward()
-            opt_d.step()
+                x_hat, mu, logvar = model(x)
+                pix, kl = pixel_loss(x.float(), x_hat.float()), kl_divergence(mu.float(), logvar.float())
+                loss = pix + beta * kl
+                if model.discriminator is not None:
+                    _, h_real = model.discriminator(x)
+                    _, h_fake = model.discriminator(x_hat)
+                    loss = loss + similarity_loss([h.float() for h in h_real], [h.float() for h in h_fake], step, size,
+                                                  images.shape[1], delay, slope)
+            opt.zero_grad(set_to_none=True)
+            if opt_d is not None:
+                opt_d.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if opt_d is not None:  # the discriminator learns only from real vs reconstructed
+                opt_d.zero_grad(set_to_none=True)
+                real = to_device(torch.from_numpy(images[rng.integers(len(images), size=batch)]), device)
+                with autocast(device):
+                    logit_real, _ = model.discriminator(real)
+                    logit_fake, _ = model.discriminator(x_hat.detach())
+                    d_loss = (nn.functional.binary_cross_entropy_with_logits(logit_real.float(), torch.ones_like(logit_real.float()))
+                              + nn.functional.binary_cross_entropy_with_logits(logit_fake.float(), torch.zeros_like(logit_fake.float())))
+                d_loss.backward()
+                opt_d.step()
         with torch.no_grad():
             for m in model.modules():
                 if isinstance(m, nn.Conv2d):
@@ -118,6 +119,8 @@ def train(images: np.ndarray, config: VAEConfig, device: torch.device):
         history["pixel_loss"].append((step, float(pix.detach())))
         history["kl"].append((step, float(kl.detach())))
         progress.update(step, float(loss.detach()))
+        progress.snapshot(step, model)
+    history.update(progress.history(steps))
     return model, history
 
 

@@ -148,25 +148,28 @@ def train(images: np.ndarray, labels: np.ndarray, batches: np.ndarray, config: W
     progress = Progress(f"ResNet18 ({reg})", steps, batch)
     model.train()
     for step in range(1, steps + 1):
-        if reg == "gru":
-            idx = sequence_indices(labels, batches, max(1, batch // length), length, rng)
-            x = ctx.shard(_augment(torch.from_numpy(images[idx.ravel()]), config, rng).view(*idx.shape, *images.shape[1:]))
-            target = ctx.shard(torch.from_numpy(y_idx[idx[:, 0]])).to(device)
-            with autocast(device):
-                loss = nn.functional.cross_entropy(net(to_device(x.flatten(0, 1), device).view_as(x)).float(), target)
-        else:
-            idx = class_uniform_indices(labels, batch, rng)
-            x = to_device(_augment(torch.from_numpy(images[idx]), config, rng), device)
-            y = nn.functional.one_hot(torch.from_numpy(y_idx[idx]), len(classes)).float().to(device)
-            if reg == "mixup":
-                x, y, _, _ = mixup(x, y, config.alpha, rng)
-            x, y = ctx.shard(x), ctx.shard(y)
-            with autocast(device):
-                logits = net(x).float()
-            loss = -(y * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
-        optimiser_step(opt, loss)
+        with progress.counting():
+            if reg == "gru":
+                idx = sequence_indices(labels, batches, max(1, batch // length), length, rng)
+                x = ctx.shard(_augment(torch.from_numpy(images[idx.ravel()]), config, rng).view(*idx.shape, *images.shape[1:]))
+                target = ctx.shard(torch.from_numpy(y_idx[idx[:, 0]])).to(device)
+                with autocast(device):
+                    loss = nn.functional.cross_entropy(net(to_device(x.flatten(0, 1), device).view_as(x)).float(), target)
+            else:
+                idx = class_uniform_indices(labels, batch, rng)
+                x = to_device(_augment(torch.from_numpy(images[idx]), config, rng), device)
+                y = nn.functional.one_hot(torch.from_numpy(y_idx[idx]), len(classes)).float().to(device)
+                if reg == "mixup":
+                    x, y, _, _ = mixup(x, y, config.alpha, rng)
+                x, y = ctx.shard(x), ctx.shard(y)
+                with autocast(device):
+                    logits = net(x).float()
+                loss = -(y * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
+            optimiser_step(opt, loss)
         history["train_loss"].append((step, float(loss.detach())))
         progress.update(step, float(loss.detach()))
+        progress.snapshot(step, resnet)
+    history.update(progress.history(steps))
     return resnet, classes, history
 
 

@@ -1,9 +1,23 @@
 """Generic pieces of every training loop: shuffled mini-batches, one optimiser step and progress
 reports (step, loss, steps/s, time left), so that a long node is never silent. The methods'
-own loops live in ``cellbench.representations``."""
+own loops live in ``cellbench.representations``.
+
+Every loop also counts its training compute: the first call under each key of
+:meth:`Progress.counting` runs under torch's ``FlopCounterMode`` (:mod:`cellbench.training.flops`;
+the steps of a loop have fixed shapes, so later calls cost the same) and the total goes into the
+training history as ``flops`` next to ``cpu_seconds`` (process CPU time). Inside
+:func:`capture_snapshots` the loops keep copies of their weights at chosen steps, so that one run
+of N steps gives the models of every shorter budget (what ``benchmarks/budget_curves.py`` scores):
+exactly so for loops whose schedule does not depend on the total number of steps (DeepLoc's
+staircase, PCI / autoencoder / ResNet18 / VAE at a constant rate), which are the loops that take
+snapshots; DINO's cosine schedules do not, so its budgets are separate runs.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import copy
 import logging
 import time
 
@@ -41,6 +55,41 @@ class Progress:
         from .distributed import current
 
         self.quiet = current().rank > 0  # under torchrun, rank 0 reports for all
+        self.flops = 0
+        self._per_call: dict[str, int] = {}
+        self.cpu_start = time.process_time()
+
+    @contextlib.contextmanager
+    def counting(self, key: str = "step"):
+        """Add the FLOPs of the enclosed work to :attr:`flops`: measured with ``FlopCounterMode`` the
+        first time ``key`` is seen, the same count on every later call."""
+        if key in self._per_call:
+            yield
+        else:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            with FlopCounterMode(display=False) as counter:
+                yield
+            self._per_call[key] = int(counter.get_total_flops())
+        self.flops += self._per_call[key]
+
+    def history(self, step: int) -> dict:
+        """``{"flops": [(step, FLOPs so far)], "cpu_seconds": [(step, process CPU s)]}``."""
+        return {"flops": [(step, float(self.flops))], "cpu_seconds": [(step, time.process_time() - self.cpu_start)]}
+
+    def snapshot(self, step: int, state) -> None:
+        """Inside :func:`capture_snapshots`, at one of its steps: keep a CPU copy of ``state`` (a
+        module, a state dict, or a callable returning one) with the compute spent so far."""
+        store = _SNAPSHOTS.get()
+        if store is None or step not in store["steps"]:
+            return
+        state = state() if callable(state) and not isinstance(state, torch.nn.Module) else state
+        if isinstance(state, torch.nn.Module):
+            state = state.state_dict()
+        store["taken"].append({"loop": self.name, "step": int(step), "flops": float(self.flops),
+                               "cpu_seconds": time.process_time() - self.cpu_start,
+                               "wall_seconds": time.perf_counter() - self.start,
+                               "state_dict": {k: v.detach().cpu().clone() for k, v in copy.copy(state).items()}})
 
     def update(self, step: int, loss: float) -> None:
         now = time.perf_counter()
@@ -54,8 +103,24 @@ class Progress:
         rate = step / elapsed
         left = (self.total - step) / rate if rate > 0 else float("inf")
         cells = f" ({rate * self.batch_size:.0f} cells/s)" if self.batch_size else ""
-        self.log.info("%s step %d/%d: loss %.5g, %.2f steps/s%s, %s left", self.name, step, self.total, loss, rate,
-                      cells, _duration(left))
+        flops = f", {self.flops / 1e12:.3g} TFLOP so far" if self.flops else ""
+        self.log.info("%s step %d/%d: loss %.5g, %.2f steps/s%s, %s left%s", self.name, step, self.total, loss, rate,
+                      cells, _duration(left), flops)
+
+
+_SNAPSHOTS: contextvars.ContextVar = contextvars.ContextVar("cellbench_snapshots", default=None)
+
+
+@contextlib.contextmanager
+def capture_snapshots(steps):
+    """Within the block, training loops keep their weights at each of ``steps`` (see
+    :meth:`Progress.snapshot`); yields the list the snapshots are appended to."""
+    store = {"steps": {int(s) for s in steps}, "taken": []}
+    token = _SNAPSHOTS.set(store)
+    try:
+        yield store["taken"]
+    finally:
+        _SNAPSHOTS.reset(token)
 
 
 def _duration(seconds: float) -> str:
