@@ -14,6 +14,7 @@ from typing import Any
 
 from cellbench.benchmark import EvaluationConfig
 from cellbench.config import Config, ConfigError
+from cellbench.adaptation.online import AdaptConfig, CodaModelConfig
 from cellbench.embedding import EmbedConfig
 from cellbench.exploration import ExplorationConfig
 from cellbench.ingest.sources import IngestionConfig
@@ -105,6 +106,8 @@ SECTIONS: dict[str, type[Config]] = {
     "domain_adaptation": CodaConfig,
     "exploration": ExplorationSection,
     "embed": EmbedConfig,
+    "coda_model": CodaModelConfig,
+    "adapt": AdaptConfig,
 }
 
 

@@ -134,4 +134,5 @@ def represent(crops: Crops, config: VAEConfig, device: torch.device) -> Represen
     arch = {"in_channels": int(crops.shape[1]), "latent": config.latent, "discriminator": config.variant == "vaeplus",
             "width": config.width}
     return Representation(feature_tables(crops.metadata, feats, config.variant.upper()), model, config, history,
-                          model_artefact("vaeplus", model, arch))
+                          model_artefact("vaeplus", model, arch, input_size=config.input_size,
+                                                         variant=config.variant))

@@ -22,7 +22,10 @@ FEATURE_SETS = {
 SUMMARIES = {"mean": "", "mean_sd": "_mean_sd"}  # well summaries of the cells (seed 003: Mean, Mean+S.D.)
 
 
-def _feature_set(name: str, func, learned: bool) -> Pipeline:
+def feature_node(name: str) -> Node:
+    """The node computing feature set ``name`` of the treatment crops (and, when learned, its model
+    ``treatment_<name>_model`` and training history)."""
+    func, learned = FEATURE_SETS[name]
     outputs = [f"treatment_{name}_features"]
     if learned:
         outputs += [f"treatment_{name}_model", f"treatment_{name}_training_history"]
@@ -30,8 +33,12 @@ def _feature_set(name: str, func, learned: bool) -> Pipeline:
     params = "params:treatments.texture" if name == "texture" else f"params:treatments.{group}.{name}"
     if learned:
         func = update_wrapper(partial(func, name=name), func)
-    nodes = [Node(func, ["treatment_crops", params], outputs if learned else outputs[0], name="features",
-                  namespace=f"treatments.{name}")]
+    return Node(func, ["treatment_crops", params], outputs if learned else outputs[0], name="features",
+                namespace=f"treatments.{name}")
+
+
+def _feature_set(name: str, func, learned: bool) -> Pipeline:
+    nodes = [feature_node(name)]
     profiles = Pipeline([])
     for summary, suffix in SUMMARIES.items():
         key = f"{name}{suffix}"

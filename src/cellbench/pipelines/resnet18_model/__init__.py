@@ -1,0 +1,8 @@
+"""``resnet18_model``: train the weakly supervised ResNet18 (plain, seed 004) on the simulated treatment
+screen, then log and register its inference pipeline (raw
+crops -> features) as the MLflow model ``cellbench-resnet18`` (kedro-mlflow ``pipeline_ml_factory``; see
+``pipelines/_models.py``)."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
