@@ -86,3 +86,36 @@ def test_kedro_viz_lists_the_namespaced_representations(project, tmp_path):
                  "representation.autoencoder"):
         assert name in page
     assert "coos_qc_montage" in page
+
+
+def test_kedro_viz_previews_tables_and_figures(project, tmp_path):
+    """The catalog's kedro-viz metadata (layer, preview_args): a result table and a figure have
+    previews in the API, and the figure's preview renders in the node's panel in the browser."""
+    import base64
+    import json
+    import urllib.request
+
+    proj, *_ = project
+    port = free_port()
+    viz = [sys.executable, "-m", "kedro", "viz", "run", "--host", "127.0.0.1", "--port", str(port), "--no-browser"]
+
+    def get(path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=120) as r:
+            return json.loads(r.read())
+
+    with server(viz, port, proj, {"KEDRO_DISABLE_TELEMETRY": "1"}):
+        nodes = {n["name"]: n for n in get("/api/main")["nodes"] if n["type"] == "data"}  # coos_benchmark
+        nodes |= {n["name"]: n for n in get("/api/pipelines/profiling")["nodes"] if n["type"] == "data"}
+        figure = get(f"/api/nodes/{nodes['coos_qc_montage']['id']}")
+        table = get(f"/api/nodes/{nodes['moa_matching']['id']}")
+        page = render(f"http://127.0.0.1:{port}/?pid=__default__&sn={nodes['coos_qc_montage']['id']}", tmp_path / "w",
+                      "kedro_viz_preview.png")
+    assert nodes["moa_matching"]["layer"] == "reporting"
+    assert figure["preview_type"] == "ImagePreview"
+    assert base64.b64decode(figure["preview"])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert table["preview_type"] == "TablePreview"
+    import pandas as pd
+
+    rows = len(pd.read_csv(proj / "data/08_reporting/bbbc021_moa_matching.csv"))
+    assert "variant" in table["preview"]["columns"] and len(table["preview"]["data"]) == min(10, rows) > 0
+    assert "data:image/png;base64" in page
