@@ -148,6 +148,7 @@ def plot_coos(args) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     import numpy as np
     import pandas as pd
 
@@ -156,7 +157,8 @@ def plot_coos(args) -> None:
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), sharey="row")
     summary = []
     for r, split in enumerate(("test1", "test4")):
-        tex = float(texture[(texture.split == split)]["balanced_error"].iloc[0]) * 100
+        tex_row = texture.loc[texture["cv_balanced_error"].idxmin()]  # Texture's classifier chosen by Training CV
+        tex = float(texture[(texture.split == split) & (texture.classifier == tex_row.classifier)]["balanced_error"].iloc[0]) * 100
         picked = best_rows(df[df.method != "texture"], split)
         for c, (axis, label) in enumerate((("samples", "samples seen"), ("flops", "training FLOPs"),
                                            ("cpu_seconds", "CPU seconds (process)"))):
@@ -176,9 +178,11 @@ def plot_coos(args) -> None:
                                        for s, m, sd in zip(agg.steps, agg.m, agg.s)},
                                     "crossed": not above, "fit slope": slope,
                                     "predicted crossing (FLOPs)": "crossed" if not above else cross})
-            ax.axhline(tex, color="k", ls="--", label="Texture (no training)")
+            ax.axhline(tex, color="k", ls="--", label=f"Texture ({tex_row.classifier}, no training)")
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
             ax.set_xlabel(label)
             if c == 0:
                 ax.set_ylabel(f"{split} class-balanced error (%)")
@@ -191,7 +195,13 @@ def plot_coos(args) -> None:
     fig.savefig(args.figure, dpi=110)
     table = pd.DataFrame(summary)
     table.to_csv(Path(args.out).with_suffix(".summary.csv"), index=False)
-    print(table.to_markdown(index=False, floatfmt=".3g"))
+    from cellbench.reporting.tables import frame_markdown
+
+    shown = table.assign(**{"fit slope": table["fit slope"].round(3),
+                            "predicted crossing (FLOPs)": [c if isinstance(c, str) else f"{c:.3g}"
+                                                           for c in table["predicted crossing (FLOPs)"]]})
+    Path(args.out).with_suffix(".summary.md").write_text(frame_markdown(shown, index=False) + "\n")
+    print(frame_markdown(shown, index=False))
     print(f"wrote {args.figure}")
 
 
@@ -207,6 +217,9 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/budget_coos.csv")
     ap.add_argument("--figure", default="docs/figures/budget_coos.png")
     args = ap.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")  # training progress lines
     if args.threads:
         pin_threads(args.threads)
     {"coos": coos, "plot-coos": plot_coos}[args.study](args)
