@@ -132,6 +132,9 @@ def best_rows(df, split: str):
     return pd.concat(picked)
 
 
+FIT_POINTS = 3  # the power law is fitted to the largest budgets only
+
+
 def fit_crossing(x, y, target: float):
     """Least-squares power law ``error = c x^-a`` (a line in log-log) through the points ``(x, y)``
     and the ``x`` at which it reaches ``target`` (``inf`` when it does not fall)."""
@@ -169,9 +172,10 @@ def plot_coos(args) -> None:
                 line = ax.errorbar(agg.x, agg.m * 100, yerr=agg.s.fillna(0) * 100, marker="o", capsize=3, label=curve)
                 if c == 1:
                     above = (agg.m * 100 > tex).all()
-                    slope, icpt, cross = fit_crossing(agg.x, agg.m * 100, tex)
-                    if above:
-                        xs = np.logspace(np.log10(agg.x.min()), np.log10(max(agg.x.max(), min(cross, agg.x.max() * 1e3))), 50)
+                    tail = agg.tail(FIT_POINTS)  # past the first steps' plateau / noise
+                    slope, icpt, cross = fit_crossing(tail.x, tail.m * 100, tex)
+                    if above and slope < 0:  # a rising curve never crosses: nothing to extend
+                        xs = np.logspace(np.log10(tail.x.min()), np.log10(max(agg.x.max(), min(cross, agg.x.max() * 100))), 50)
                         ax.plot(xs, 10 ** (icpt + slope * np.log10(xs)), ls=":", color=line[0].get_color())
                     summary.append({"split": split, "curve": curve, "texture": tex,
                                     **{f"{int(s)} steps": f"{m * 100:.1f} ± {0 if np.isnan(sd) else sd * 100:.1f}"
@@ -188,8 +192,8 @@ def plot_coos(args) -> None:
                 ax.set_ylabel(f"{split} class-balanced error (%)")
             ax.grid(alpha=0.3, which="both")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle("COOS budget curves (simulated default design; mean ± SD over seeds; dotted: power-law fit "
-                 "to where it would cross Texture)")
+    fig.suptitle("COOS budget curves (simulated default design; mean ± SD over seeds; dotted: power-law fit to "
+                 f"the {FIT_POINTS} largest budgets, extended to where it would cross Texture)")
     fig.tight_layout()
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.figure, dpi=110)
