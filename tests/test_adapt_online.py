@@ -124,12 +124,19 @@ def test_crops_the_model_cannot_take_are_refused(adapted, monkeypatch, change, m
 
     project, client, db = adapted
     monkeypatch.chdir(project)
-    mlflow.set_tracking_uri(f"sqlite:///{db}")
-    mlflow.set_registry_uri(f"sqlite:///{db}")
     crops = crops_of(project, "adapt_crops", None)
     bad = Crops(np.ascontiguousarray(change(np.asarray(crops.images))), crops.metadata)
     params = {**base_params("adapt"), "cells": NEW_PLATES, "dino": {"steps": 2}}
     before = len(_versions(client))
+    # the node reads the registry of this project's store; mlflow keeps its URIs process-wide (a
+    # module global and an environment variable each), so they are patched and restored, never set
+    import mlflow.tracking._model_registry.utils as registry_utils
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", f"sqlite:///{db}")
+    monkeypatch.setattr(registry_utils, "_registry_uri", f"sqlite:///{db}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{db}")
     with pytest.raises(ValueError, match=message):
         adapt_online(bad, params)
     assert len(_versions(client)) == before
