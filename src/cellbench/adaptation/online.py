@@ -322,12 +322,33 @@ class AdaptConfig(Config):
             raise ConfigError(f"{path}.method: {self.method!r}; expected one of {list(METHODS)}")
         if self.granularity not in UNITS:
             raise ConfigError(f"{path}.granularity: {self.granularity!r}; expected one of {list(UNITS)}")
+        check_overrides(self.dino, f"{path}.dino")
         if self.method == "coda" and self.columns.treatment is None:
             raise ConfigError(f"{path}.columns.treatment: CODA pairs cells by treatment across plates; name the column "
                               "or use method: oda")
 
     def unit_column(self) -> str | None:
         return None if self.granularity == "all" else getattr(self.columns, self.granularity)
+
+
+def check_overrides(overrides: dict, path: str, cls=None) -> None:
+    """Every key of ``overrides`` a field of the DINO settings (``cls``, nested sections checked in
+    turn) and every value of that field's kind; a ``ConfigError`` naming the full path otherwise."""
+    import typing
+
+    from cellbench.config import _coerce
+    from cellbench.representations.coda import DinoConfig
+
+    cls = cls or DinoConfig
+    hints = {f.name: typing.get_type_hints(cls)[f.name] for f in dataclasses.fields(cls)}
+    for key, value in (overrides or {}).items():
+        if key not in hints:
+            raise ConfigError(f"{path}.{key}: unknown parameter; the known keys are {sorted(hints)}")
+        kind = hints[key]
+        if isinstance(kind, type) and issubclass(kind, Config) and isinstance(value, dict):
+            check_overrides(value, f"{path}.{key}", kind)
+        else:
+            _coerce(value, kind, f"{path}.{key}")
 
 
 def adaptation_units(meta: pd.DataFrame, config: AdaptConfig) -> list[tuple[str, np.ndarray]]:
@@ -354,3 +375,65 @@ def adaptation_units(meta: pd.DataFrame, config: AdaptConfig) -> list[tuple[str,
         return [("all", rows)]
     values = meta[column].astype(str).to_numpy()[rows]
     return [(u, rows[values == u]) for u in sorted(set(values))]
+
+
+def train_registered_model(crops, da, config: CodaModelConfig, device: torch.device) -> tuple[dict, dict]:
+    """:func:`train_source_model` on the labelled cells of ``crops`` (the ``domain_adaptation``
+    screen ``da`` describes), after checking that ``config.source`` is one of its sources."""
+    from cellbench.adaptation.experiment import labelled_cells
+
+    images, meta, y, classes = labelled_cells(crops, da)
+    present = sorted(meta[da.columns.source].astype(str).unique())
+    if config.source not in present:
+        raise ValueError(f"coda_model.source: {config.source!r} is not a source of the crops "
+                         f"(column {da.columns.source}: {present})")
+    return train_source_model(images, meta, y, classes, config.source, da, config.pairs, config.seed,
+                              config.reference_cells, device)
+
+
+def adapt_cells(artefact: dict, crops, units: list[tuple[str, np.ndarray]], config: AdaptConfig,
+                device: torch.device) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, dict]]]:
+    """Adapt ``artefact`` on each unit of ``crops`` (from :func:`adaptation_units`) and score it
+    before / after. Returns ``(per-cell predictions, per-unit report, [(unit, adapted artefact)])``."""
+    import time
+
+    check_crops(artefact, crops, "adapt crops")
+    meta, cols = crops.metadata.reset_index(drop=True), config.columns
+    classes = np.asarray(artefact["classes"])
+    adapted, reports, predictions = [], [], []
+    for k, (unit, rows) in enumerate(units, 1):
+        t0 = time.perf_counter()
+        images, part = np.asarray(crops.take(rows).images, dtype=np.float32), meta.iloc[rows]
+        new, _ = adapt(artefact, images, config.method, config.dino, config.seed, device,
+                       treatment=part[cols.treatment].to_numpy() if cols.treatment else None,
+                       plate=part[cols.plate].to_numpy(), unit=unit)
+        scores, before, after = shift_report(artefact, new, images,
+                                             part[cols.label].astype(str).to_numpy() if cols.label else None)
+        reports.append({"unit": unit, "method": config.method, "granularity": config.granularity, **scores,
+                        "seconds": time.perf_counter() - t0})
+        predictions.append(part[[c for c in part.columns if c.startswith("Metadata_")]].assign(
+            Metadata_AdaptUnit=unit, Predicted_before=classes[before.argmax(1)], Predicted_after=classes[after.argmax(1)],
+            **{f"Prob_{c}": after[:, i] for i, c in enumerate(classes)}))
+        adapted.append((unit, new))
+        log.info("adapt %d/%d: %s %s on %s (%d cells) in %.0f s: %s", k, len(units), config.method.upper(),
+                 config.granularity, unit, len(rows), time.perf_counter() - t0,
+                 ", ".join(f"{key} {value:.3f}" for key, value in scores.items() if isinstance(value, float)))
+    return pd.concat(predictions, ignore_index=True), pd.DataFrame(reports), adapted
+
+
+def with_versions(predictions: pd.DataFrame, report: pd.DataFrame, versions: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The registered version of each unit added to the predictions (``Metadata_ModelVersion``) and
+    the report (``registered_version``; empty when nothing was registered), and the report as
+    MLflow metrics ``adapt/<unit>/<score>``."""
+    report = report.copy()
+    report.insert(1, "registered_version", [versions.get(u, "") for u in report["unit"]])
+    predictions = predictions.assign(Metadata_ModelVersion=predictions["Metadata_AdaptUnit"].map(versions).fillna(""))
+    metrics = {f"adapt/{safe_name(r['unit'])}/{key}": [{"step": 0, "value": float(v)}]
+               for r in report.to_dict("records") for key, v in r.items()
+               if isinstance(v, float) and key not in ("seconds",)}
+    return predictions, report, metrics
+
+
+def safe_name(unit: str) -> str:
+    """A unit name usable in MLflow metric and model names."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(unit))

@@ -113,3 +113,27 @@ def load_artefact(uri: str, dataset: str) -> tuple[dict, object]:
         raise ValueError(f"{uri} ({version.name} version {version.version}) holds no {dataset!r} artefact; it is not "
                          f"a model this pipeline can continue from ({exc})") from exc
     return artefact, version
+
+
+def register_adapted(adapted: list, artefact: dict, version, config) -> dict:
+    """Each ``(unit, adapted artefact)`` registered as a new version of the model ``version`` names
+    (``cellbench-<name>``), tagged with its unit, origin, method and granularity. Returns
+    ``{unit: version}``."""
+    import tempfile
+
+    import mlflow
+
+    from cellbench.adaptation.online import safe_name
+
+    name = version.name.removeprefix("cellbench-")
+    with tempfile.TemporaryDirectory() as folder:
+        versions = {unit: register_artefact(new, "coda_model", name, f"adapted_{safe_name(unit)}", folder,
+                                            {"cellbench.adapted_on": unit,
+                                             "cellbench.adapted_from": f"{version.name}/{version.version}",
+                                             "cellbench.method": config.method,
+                                             "cellbench.granularity": config.granularity,
+                                             "cellbench.source": artefact.get("source", "")})
+                    for unit, new in adapted}
+    mlflow.set_tags({"cellbench.adapt.model_uri": config.model, "cellbench.adapt.model_name": version.name,
+                     "cellbench.adapt.model_version": version.version})
+    return versions
