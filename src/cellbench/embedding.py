@@ -31,9 +31,14 @@ class EmbedConfig(Config):
 
     def check(self, path: str) -> None:
         positive(path, batch_size=self.batch_size)
-        if not URI.match(self.model):
-            raise ConfigError(f"{path}.model: {self.model!r} is not a registered model URI; expected "
-                              "models:/<name>/<version>, models:/<name>/latest or models:/<name>@<alias>")
+        check_model_uri(path, self.model)
+
+
+def check_model_uri(path: str, uri: str) -> None:
+    """A ``ConfigError`` naming ``<path>.model`` unless ``uri`` is a registered model URI."""
+    if not URI.match(uri):
+        raise ConfigError(f"{path}.model: {uri!r} is not a registered model URI; expected "
+                          "models:/<name>/<version>, models:/<name>/latest or models:/<name>@<alias>")
 
 
 class ModelVersion(NamedTuple):

@@ -313,11 +313,9 @@ class AdaptConfig(Config):
     montage: MontageConfig
 
     def check(self, path: str) -> None:
-        from cellbench.embedding import URI
+        from cellbench.embedding import check_model_uri
 
-        if not URI.match(self.model):
-            raise ConfigError(f"{path}.model: {self.model!r} is not a registered model URI; expected "
-                              "models:/<name>/<version>, models:/<name>/latest or models:/<name>@<alias>")
+        check_model_uri(path, self.model)
         if self.method not in METHODS:
             raise ConfigError(f"{path}.method: {self.method!r}; expected one of {list(METHODS)}")
         if self.granularity not in UNITS:
