@@ -40,7 +40,7 @@ from cellbench.adaptation.pairs import CrossBatchSampler
 from cellbench.config import Config, ConfigError, positive
 from cellbench.ingest.sources import IngestionConfig
 from cellbench.metrics.similarity import linear_cka
-from cellbench.models.vit import DINOHead, DINOModel, DualModel, ViT
+from cellbench.models.vit import DualModel, ViT
 from cellbench.reporting.montage import MontageConfig
 
 log = logging.getLogger(__name__)
@@ -110,25 +110,15 @@ def dual_from(artefact: dict) -> DualModel:
 
 def dino_state_from(artefact: dict):
     """The DINO student / teacher / centre ODA and CODA continue from."""
-    from cellbench.representations.coda import DinoConfig, DinoState
+    from cellbench.representations.coda import DinoConfig, new_dino
 
     _check_artefact(artefact)
     dino = DinoConfig.from_params({**artefact["dino_config"], "pretrained": None}, "coda_model.dino")
-    cfg = artefact["config"]
-
-    def model():
-        backbone = ViT(**cfg["vit"], in_channels=cfg["in_channels"], drop_path=dino.vit.drop_path)
-        head = dino.head
-        return DINOModel(backbone, DINOHead(cfg["vit"]["dim"], head.out_dim, head.hidden, head.bottleneck, head.use_bn))
-
-    student, teacher = model(), model()
-    student.load_state_dict(artefact["dino"]["student"])
-    teacher.load_state_dict(artefact["dino"]["teacher"])
-    for blk in teacher.backbone.blocks:
-        blk.drop_path.p = 0.0
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    return DinoState(student, teacher, artefact["dino"]["center"].clone()), dino
+    state = new_dino(dino, artefact["config"]["in_channels"], 0)  # the architecture; the weights are loaded next
+    state.student.load_state_dict(artefact["dino"]["student"])
+    state.teacher.load_state_dict(artefact["dino"]["teacher"])
+    state.center = artefact["dino"]["center"].clone()
+    return state, dino
 
 
 def check_crops(artefact: dict, crops: np.ndarray, what: str = "crops") -> None:
@@ -159,14 +149,11 @@ def probabilities(dual: DualModel, images: np.ndarray, size: int, batch_size: in
     return np.concatenate(out).astype(np.float64)
 
 
-@torch.no_grad()
-def class_tokens(foundation: ViT, images: np.ndarray, size: int, batch_size: int = 256) -> np.ndarray:
-    from cellbench.adaptation.dino import eval_view
-    from cellbench.representations.coda import _unit
+def class_tokens(foundation: ViT, images: np.ndarray, size: int) -> np.ndarray:
+    """The foundation's class tokens of raw crops (the CODA evaluation view), float64."""
+    from cellbench.representations.coda import predict
 
-    foundation.eval()
-    return np.concatenate([foundation.features(eval_view(_unit(images[s:s + batch_size]), size)).float().numpy()
-                           for s in range(0, len(images), batch_size)]).astype(np.float64)
+    return predict(foundation, images, size, torch.device("cpu"), features=True).astype(np.float64)
 
 
 def predict_table(artefact: dict, crops, batch_size: int = 256) -> pd.DataFrame:
@@ -182,18 +169,13 @@ def adapt(artefact: dict, images: np.ndarray, method: str, overrides: dict, seed
     """ODA / CODA on one unit's ``images`` from the artefact's DINO state (module doc). CODA pairs
     each cell with one of the same ``treatment`` on another ``plate``. ``overrides`` replaces DINO
     settings for the adaptation (e.g. ``{"steps": 100}``). Returns ``(adapted artefact, history)``."""
-    from cellbench.representations.coda import DinoConfig, adapt_dual
+    from cellbench.representations.coda import adapt_dual, dino_overridden
 
     if method not in METHODS:
         raise ValueError(f"adapt.method: {method!r}; expected one of {list(METHODS)}")
     check_crops(artefact, images, f"adaptation unit {unit!r}")
     state, dino = dino_state_from(artefact)
-    merged = dino.to_dict()
-    for key, value in (overrides or {}).items():
-        if key not in merged:
-            raise ConfigError(f"adapt.dino.{key}: unknown parameter; the known keys are {sorted(merged)}")
-        merged[key] = {**merged[key], **value} if isinstance(merged[key], dict) and isinstance(value, dict) else value
-    dino = DinoConfig.from_params(merged, "adapt.dino")
+    dino = dino_overridden(dino, overrides, "adapt.dino")
     sampler = None
     if method == "coda":
         if treatment is None or plate is None:

@@ -240,14 +240,20 @@ class CodaConfig(Config):
 
     def adapt_dino(self, path: str = "domain_adaptation") -> DinoConfig:
         """The DINO settings of ODA / CODA: ``dino`` with the ``adapt`` keys replaced."""
-        merged = self.dino.to_dict()
-        for key, value in self.adapt.items():
-            if key not in merged:
-                raise ConfigError(f"{path}.adapt.{key}: unknown parameter; the known keys are those of "
-                                  f"{path}.dino: {list(merged)}")
-            merged[key] = {**merged[key], **value} if isinstance(merged[key], Mapping) and isinstance(value, Mapping) \
-                else value
-        return DinoConfig.from_params(merged, f"{path}.adapt")
+        return dino_overridden(self.dino, self.adapt, f"{path}.adapt", f"those of {path}.dino: ")
+
+
+def dino_overridden(dino: DinoConfig, overrides: Mapping, path: str, known: str = "") -> DinoConfig:
+    """``dino`` with the keys of ``overrides`` replaced (nested sections merged key by key),
+    validated as ``path``; an unknown key is a ``ConfigError`` naming ``<path>.<key>`` and listing
+    the known keys (after ``known``)."""
+    merged = dino.to_dict()
+    for key, value in (overrides or {}).items():
+        if key not in merged:
+            raise ConfigError(f"{path}.{key}: unknown parameter; the known keys are {known}{list(merged)}")
+        merged[key] = {**merged[key], **value} if isinstance(merged[key], Mapping) and isinstance(value, Mapping) \
+            else value
+    return DinoConfig.from_params(merged, path)
 
 
 def vit_config(vit: ViTConfig, in_channels: int) -> dict:

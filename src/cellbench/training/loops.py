@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import copy
 import logging
 import time
 
@@ -89,7 +88,7 @@ class Progress:
         store["taken"].append({"loop": self.name, "step": int(step), "flops": float(self.flops),
                                "cpu_seconds": time.process_time() - self.cpu_start,
                                "wall_seconds": time.perf_counter() - self.start,
-                               "state_dict": {k: v.detach().cpu().clone() for k, v in copy.copy(state).items()}})
+                               "state_dict": {k: v.detach().cpu().clone() for k, v in state.items()}})
 
     def update(self, step: int, loss: float) -> None:
         now = time.perf_counter()
