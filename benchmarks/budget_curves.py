@@ -115,6 +115,163 @@ def coos(args) -> None:
     print(f"wrote {out}")
 
 
+TREATMENT_METHODS = {"resnet_plain": "weak", "resnet_mixup": "weak", "resnet_gru": "weak",
+                     "ae": "vae", "vae": "vae", "vaeplus": "vae"}
+TREATMENT_VARIANTS = ("plate_dmso_zscore_median", "plate_dmso_zscore_tvn")  # seed 003/004: Mean, Mean +Whitened
+
+
+def _moa_matching(table, name: str):
+    """Seed 003 / 004's protocol as ``treatment_profiling`` runs it (``conf/base``
+    ``treatments.wells`` / ``treatments.profiling``): cells -> well means -> per-plate DMSO
+    z-score -> (TVN) -> treatment medians -> NSC / NSCB 1-NN MoA matching, for the two variants of
+    the seeds' comparison; the batch-integration scores are left out (not the seeds' metric)."""
+    from _conf import base_params
+
+    from cellbench.profiling.summarize import SummaryConfig, WellsConfig, well_profiles
+    from cellbench.profiling.variants import ProfilingConfig, profile_variants
+
+    params = base_params("treatments")
+    wells = well_profiles({"cells": table}, WellsConfig.from_params(params["wells"], "treatments.wells"),
+                          SummaryConfig(sd=False))
+    prof = {**params["profiling"], "variants": {v: params["profiling"]["variants"][v] for v in TREATMENT_VARIANTS},
+            "integration": {**params["profiling"]["integration"], "batches": []}}
+    res = profile_variants(wells, ProfilingConfig.from_params(prof, "treatments.profiling"))
+    return res.table[["variant", "nsc", "nscb", "map_moa"]].assign(features=name)
+
+
+def treatment(args) -> None:
+    """The treatment-screen study (seeds 003 / 004): ResNet18 plain / mixup / GRU and AE / VAE /
+    VAE+ on the simulated BBBC021-like screen of ``conf/base`` (the pipeline's crops), each trained
+    once per seed for its largest budget with snapshots at the smaller ones, features of every cell
+    served from each snapshot, NSC / NSCB of the treatment profiles. Texture is the budget-free line."""
+    import numpy as np
+    import pandas as pd
+    from _conf import base_params
+
+    from cellbench.datasets import CropStoreDataset
+    from cellbench.representations import run
+    from cellbench.serving import extract_features
+    from cellbench.training.loops import capture_snapshots
+
+    crops = CropStoreDataset(args.crops).load()
+    meta = crops.metadata.reset_index(drop=True)
+    params = base_params("treatments")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = [pd.read_csv(out)] if out.is_file() and args.resume else []
+    done = set() if not rows else set(map(tuple, rows[0][["method", "seed"]].drop_duplicates().to_numpy()))
+    print(host_line(), f"{len(meta)} cells", flush=True)
+    if ("texture", 0) not in done:
+        t = time.process_time()
+        layers = run("treatment_texture", crops, params["texture"], "treatments.texture").layers
+        table = next(iter(layers.values()))
+        rows.append(_moa_matching(table, "texture").assign(method="texture", seed=0, steps=0, samples=0, flops=0.0,
+                                                            cpu_seconds=time.process_time() - t, wall_seconds=np.nan))
+        pd.concat(rows).to_csv(out, index=False)
+    for seed in seeds:
+        for method in args.methods.split(","):
+            if (method, seed) in done:
+                continue
+            group = TREATMENT_METHODS[method]
+            budgets = sorted(int(b) for b in (args.budgets_vae if group == "vae" else args.budgets).split(","))
+            p = {**params[group][method], "steps": budgets[-1], "seed": seed, "device": "cpu"}
+            start = time.perf_counter()
+            with capture_snapshots(budgets) as snaps:
+                result = run(group, crops, p, f"treatments.{group}.{method}")
+            print(f"{method} seed {seed}: {budgets[-1]} steps in {time.perf_counter() - start:.0f} s, "
+                  f"{result.history['flops'][-1][1] / 1e12:.2f} TFLOP", flush=True)
+            layer, ref = next(iter(result.layers.items()))
+            cols = [c for c in ref.columns if not c.startswith("Metadata_")]
+            for snap in snaps:
+                served = extract_features({**result.artefact, "state_dict": snap["state_dict"]}, crops.images)
+                feats = served[[c for c in served.columns if f"_{layer}_" in c]]
+                if snap["step"] == budgets[-1]:  # the serving path = the pipeline's features
+                    assert feats.shape[1] == len(cols) and np.allclose(feats.to_numpy(), ref[cols].to_numpy(),
+                                                                       atol=1e-4), f"{method}: served features differ"
+                table = pd.concat([meta, feats.set_axis(cols, axis=1)], axis=1)
+                rows.append(_moa_matching(table, method).assign(
+                    method=method, seed=seed, steps=snap["step"], samples=snap["step"] * int(p["batch_size"]),
+                    flops=snap["flops"], cpu_seconds=snap["cpu_seconds"], wall_seconds=snap["wall_seconds"]))
+                print(f"  {method} seed {seed} step {snap['step']}: " + ", ".join(
+                    f"{r.variant} NSC {100 * r.nsc:.1f} NSCB {100 * r.nscb:.1f}" for r in rows[-1].itertuples()), flush=True)
+            pd.concat(rows).to_csv(out, index=False)  # after every network: a killed run keeps what it has
+    print(f"wrote {out}")
+
+
+DA_COMPUTE = {"supervised": ["supervised"], "dual_dino": ["dino_pretrain", "dual_dino"],
+              "dual_cb": ["cb_pretrain", "dual_cb"], "ttt": ["mae_pretrain", "dual_mae"],
+              "oda": ["dino_pretrain", "dual_dino", "@oda"], "coda": ["cb_pretrain", "dual_cb", "@coda"]}
+
+
+def adaptation(args) -> None:
+    """The domain-adaptation study (seed 001) on the simulated multi-source screen of ``conf/base``:
+    every training step count of the experiment (DINO / DINO-CB / MAE pre-training, the dual and
+    supervised classifiers, ODA / CODA adaptation) multiplied by one budget factor, one training
+    source, every target, the seeds given; per method, in-source and out-of-source accuracy and
+    the training compute that method used (its own loops: e.g. ODA = DINO + its dual model + the
+    adaptation, the adaptation's FLOPs averaged over targets)."""
+    import numpy as np
+    import pandas as pd
+    import torch
+    from _conf import base_params
+
+    from cellbench.adaptation.experiment import run_experiment
+    from cellbench.ingest.sources import IngestionConfig, ingest
+    from cellbench.representations.coda import CodaConfig
+
+    params = base_params("domain_adaptation")
+    crops = ingest(IngestionConfig.from_params(params["ingestion"], "domain_adaptation.ingestion")).materialize()
+    factors = sorted(float(f) for f in args.factors.split(","))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = [pd.read_csv(out)] if out.is_file() and args.resume else []
+    done = set() if not rows else set(map(tuple, rows[0][["factor", "seed"]].drop_duplicates().to_numpy()))
+    print(host_line(), f"{len(crops)} cells", flush=True)
+    scaled = lambda n, f: max(1, int(round(n * f)))  # noqa: E731
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for f in factors:
+            if (f, seed) in done:
+                continue
+            dino, cls = params["dino"], params["classifier"]
+            p = {**params, "seeds": [seed], "train_sources": [args.source], "targets": None,
+                 "dino": {**dino, "steps": scaled(dino["steps"], f), "mae": {**dino["mae"], "steps": scaled(dino["mae"]["steps"], f)}},
+                 "classifier": {**cls, "steps": scaled(cls["steps"], f), "eval_every": scaled(cls["eval_every"], f)},
+                 "adapt": {**params["adapt"], "steps": scaled(params["adapt"]["steps"], f)},
+                 "granularity": {**params["granularity"], "levels": []}}
+            start, cpu = time.perf_counter(), time.process_time()
+            results, *_, hist = run_experiment(crops, CodaConfig.from_params(p, "domain_adaptation"), torch.device("cpu"))
+            wall = time.perf_counter() - start
+            prefix = f"seed{seed}/{args.source}"
+
+            def compute(method: str, key: str) -> float:
+                parts = []
+                for name in DA_COMPUTE[method]:
+                    if name.startswith("@"):  # the adaptation, per target: its mean
+                        parts.append(np.mean([h[key][-1][1] for k, h in hist.items()
+                                              if k.startswith(f"{prefix}-to-") and k.endswith(f"/{name[1:]}")]))
+                    else:
+                        parts.append(hist[f"{prefix}/{name}"][key][-1][1])
+                return float(sum(parts))
+
+            for method, g in results.groupby("method"):
+                ins = g[g.target == g.source]
+                outs = g[g.target != g.source]
+                rows.append(pd.DataFrame([{
+                    "method": method, "factor": f, "seed": seed, "source": args.source,
+                    "dino_steps": p["dino"]["steps"], "samples": p["dino"]["steps"] * int(dino["batch_size"]),
+                    "in_source_accuracy": float(ins.accuracy.mean()) if len(ins) else np.nan,
+                    "out_of_source_accuracy": float(outs.accuracy.mean()),
+                    "out_of_source_macro_f1": float(outs.macro_f1.mean()),
+                    "flops": compute(method, "flops"), "cpu_seconds": compute(method, "cpu_seconds"),
+                    "run_wall_seconds": wall, "run_cpu_seconds": time.process_time() - cpu}]))
+            last = pd.concat(rows[-len(results.method.unique()):])
+            print(f"factor {f} seed {seed}: {wall:.0f} s; out-of-source accuracy " + ", ".join(
+                f"{r.method} {100 * r.out_of_source_accuracy:.1f}" for r in last.itertuples()), flush=True)
+            pd.concat(rows).to_csv(out, index=False)
+    print(f"wrote {out}")
+
+
 def best_rows(df, split: str):
     """Per method / seed / budget, the layer and classifier of lowest Training CV error (DeepLoc's
     end-to-end and fc2 kept apart, as the benchmark reports both), with its ``split`` error."""
@@ -146,13 +303,62 @@ def fit_crossing(x, y, target: float):
     return slope, intercept, cross
 
 
+def _panel(ax, curves, tex: float, axis: str, fit: bool, higher_better: bool, summary: list, info: dict) -> None:
+    """One panel: per curve (``{name: frame with steps, seed, <axis>, value}``) the mean ± SD over
+    seeds against ``axis``; Texture's line; with ``fit``, the power law through the largest budgets
+    of the error (``value``, or ``100 - value`` for a score), extended to where it would reach Texture,
+    and one row per curve in ``summary``."""
+    import numpy as np
+
+    for curve, g in curves.items():
+        agg = g.groupby("steps").agg(x=(axis, "mean"), m=("value", "mean"), s=("value", "std")).reset_index()
+        line = ax.errorbar(agg.x, agg.m, yerr=agg.s.fillna(0), marker="o", capsize=3, label=curve)
+        if not fit:
+            continue
+        err, target = (100 - agg.m, 100 - tex) if higher_better else (agg.m, tex)
+        behind = (err > target).all()
+        tail = agg.index[-FIT_POINTS:]  # past the first steps' plateau / noise
+        slope, icpt, cross = fit_crossing(agg.x[tail], err[tail], target)
+        if behind and slope < 0:  # a curve getting worse never crosses: nothing to extend
+            xs = np.logspace(np.log10(agg.x[tail].min()), np.log10(max(agg.x.max(), min(cross, agg.x.max() * 100))), 50)
+            fitted = 10 ** (icpt + slope * np.log10(xs))
+            ax.plot(xs, 100 - fitted if higher_better else fitted, ls=":", color=line[0].get_color())
+        summary.append({**info, "curve": curve, "texture": round(tex, 1),
+                        **{f"{int(s)} steps": f"{m:.1f} ± {0 if np.isnan(sd) else sd:.1f}"
+                           for s, m, sd in zip(agg.steps, agg.m, agg.s)},
+                        "crossed": not behind, "fit slope": slope,
+                        "predicted crossing (FLOPs)": "crossed" if not behind else cross})
+    ax.axhline(tex, color="k", ls="--", label="Texture (no training)")
+    ax.set_xscale("log")
+    ax.grid(alpha=0.3, which="both")
+
+
+AXES = (("samples", "samples seen"), ("flops", "training FLOPs"), ("cpu_seconds", "CPU seconds (process)"))
+
+
+def _save(fig, table, args) -> None:
+    import pandas as pd
+
+    from cellbench.reporting.tables import frame_markdown
+
+    Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.figure, dpi=110)
+    table = pd.DataFrame(table)
+    table.to_csv(Path(args.out).with_suffix(".summary.csv"), index=False)
+    shown = table.assign(**{"fit slope": table["fit slope"].round(3),
+                            "predicted crossing (FLOPs)": [c if isinstance(c, str) else f"{c:.3g}"
+                                                           for c in table["predicted crossing (FLOPs)"]]})
+    Path(args.out).with_suffix(".summary.md").write_text(frame_markdown(shown, index=False) + "\n")
+    print(frame_markdown(shown, index=False))
+    print(f"wrote {args.figure}")
+
+
 def plot_coos(args) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
-    import numpy as np
     import pandas as pd
 
     df = pd.read_csv(args.out)
@@ -162,38 +368,97 @@ def plot_coos(args) -> None:
     for r, split in enumerate(("test1", "test4")):
         tex_row = texture.loc[texture["cv_balanced_error"].idxmin()]  # Texture's classifier chosen by Training CV
         tex = float(texture[(texture.split == split) & (texture.classifier == tex_row.classifier)]["balanced_error"].iloc[0]) * 100
-        picked = best_rows(df[df.method != "texture"], split)
-        for c, (axis, label) in enumerate((("samples", "samples seen"), ("flops", "training FLOPs"),
-                                           ("cpu_seconds", "CPU seconds (process)"))):
+        picked = best_rows(df[df.method != "texture"], split).assign(value=lambda d: d.balanced_error * 100)
+        curves = dict(tuple(picked.groupby("curve")))
+        for c, (axis, label) in enumerate(AXES):
             ax = axes[r, c]
-            for curve, g in picked.groupby("curve"):
-                agg = g.groupby("steps").agg(x=(axis, "mean"), m=("balanced_error", "mean"),
-                                             s=("balanced_error", "std"), n=("seed", "nunique")).reset_index()
-                line = ax.errorbar(agg.x, agg.m * 100, yerr=agg.s.fillna(0) * 100, marker="o", capsize=3, label=curve)
-                if c == 1:
-                    above = (agg.m * 100 > tex).all()
-                    tail = agg.tail(FIT_POINTS)  # past the first steps' plateau / noise
-                    slope, icpt, cross = fit_crossing(tail.x, tail.m * 100, tex)
-                    if above and slope < 0:  # a rising curve never crosses: nothing to extend
-                        xs = np.logspace(np.log10(tail.x.min()), np.log10(max(agg.x.max(), min(cross, agg.x.max() * 100))), 50)
-                        ax.plot(xs, 10 ** (icpt + slope * np.log10(xs)), ls=":", color=line[0].get_color())
-                    summary.append({"split": split, "curve": curve, "texture": tex,
-                                    **{f"{int(s)} steps": f"{m * 100:.1f} ± {0 if np.isnan(sd) else sd * 100:.1f}"
-                                       for s, m, sd in zip(agg.steps, agg.m, agg.s)},
-                                    "crossed": not above, "fit slope": slope,
-                                    "predicted crossing (FLOPs)": "crossed" if not above else cross})
-            ax.axhline(tex, color="k", ls="--", label=f"Texture ({tex_row.classifier}, no training)")
-            ax.set_xscale("log")
+            _panel(ax, curves, tex, axis, c == 1, False, summary, {"split": split})
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
             ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
             ax.set_xlabel(label)
             if c == 0:
                 ax.set_ylabel(f"{split} class-balanced error (%)")
-            ax.grid(alpha=0.3, which="both")
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("COOS budget curves (simulated default design; mean ± SD over seeds; dotted: power-law fit to "
                  f"the {FIT_POINTS} largest budgets, extended to where it would cross Texture)")
+    fig.tight_layout()
+    _save(fig, summary, args)
+
+
+def plot_treatment(args) -> None:
+    """NSCB and NSC (%) of each variant against budget; one row per metric and variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import pandas as pd
+
+    df = pd.read_csv(args.out)
+    rows = [(m, v) for v in TREATMENT_VARIANTS for m in ("nscb", "nsc")]
+    fig, axes = plt.subplots(len(rows), 3, figsize=(15, 4 * len(rows)), sharey="row")
+    summary = []
+    names = {"plate_dmso_zscore_median": "Mean", "plate_dmso_zscore_tvn": "Mean +Whitened (TVN)"}
+    for r, (metric, variant) in enumerate(rows):
+        d = df[df.variant == variant].assign(value=lambda t: t[metric] * 100)
+        tex = float(d[d.method == "texture"]["value"].iloc[0])
+        curves = dict(tuple(d[d.method != "texture"].groupby("method")))
+        for c, (axis, label) in enumerate(AXES):
+            ax = axes[r, c]
+            _panel(ax, curves, tex, axis, c == 1, True, summary, {"metric": metric.upper(), "variant": names[variant]})
+            ax.set_xlabel(label)
+            if c == 0:
+                ax.set_ylabel(f"{metric.upper()} (%), {names[variant]}")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("Treatment-screen budget curves (simulated BBBC021-like screen; 1-NN MoA matching of treatment "
+                 f"profiles; mean ± SD over seeds; dotted: power law of 100 - score through the {FIT_POINTS} largest "
+                 "budgets)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, summary, args)
+
+
+def plot_adaptation(args) -> None:
+    """Mean out-of-source accuracy and the share of the supervised gap recovered, per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    df = pd.read_csv(args.out)
+    sup = df[df.method == "supervised"].set_index(["factor", "seed"])
+    gap = sup.in_source_accuracy - sup.out_of_source_accuracy
+    key = pd.MultiIndex.from_frame(df[["factor", "seed"]])
+    df["gap_recovered"] = ((df.out_of_source_accuracy.to_numpy() - sup.out_of_source_accuracy.reindex(key).to_numpy())
+                           / gap.reindex(key).to_numpy()) * 100
+    df["value"] = df.out_of_source_accuracy * 100
+    df["steps"] = df.dino_steps
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    summary = []
+    for r, (col, label) in enumerate((("value", "mean out-of-source accuracy (%)"),
+                                      ("gap_recovered", "supervised gap recovered (%)"))):
+        d = df.assign(value=df[col])
+        curves = dict(tuple(d[d.method != "ttt"].groupby("method")))
+        for c, (axis, xlabel) in enumerate(AXES):
+            ax = axes[r, c]
+            for curve, g in curves.items():
+                agg = g.groupby("steps").agg(x=(axis, "mean"), m=("value", "mean"), s=("value", "std")).reset_index()
+                ax.errorbar(agg.x, agg.m, yerr=agg.s.fillna(0), marker="o", capsize=3, label=curve)
+                if c == 1:
+                    summary.append({"metric": label, "curve": curve, **{
+                        f"{int(s)} DINO steps": f"{m:.1f} ± {0 if np.isnan(sd) else sd:.1f}"
+                        for s, m, sd in zip(agg.steps, agg.m, agg.s)}})
+            ax.axhline(0 if r else np.nan, color="k", lw=0.8)
+            ax.set_xscale("log")
+            ax.grid(alpha=0.3, which="both")
+            ax.set_xlabel(xlabel + (" (that method's training)" if axis != "samples" else " (DINO pre-training)"))
+            if c == 0:
+                ax.set_ylabel(label)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("Domain-adaptation budget curves (simulated multi-source screen; every step count x the budget "
+                 "factor; mean ± SD over seeds)", fontsize=10)
     fig.tight_layout()
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.figure, dpi=110)
@@ -201,32 +466,41 @@ def plot_coos(args) -> None:
     table.to_csv(Path(args.out).with_suffix(".summary.csv"), index=False)
     from cellbench.reporting.tables import frame_markdown
 
-    shown = table.assign(**{"fit slope": table["fit slope"].round(3),
-                            "predicted crossing (FLOPs)": [c if isinstance(c, str) else f"{c:.3g}"
-                                                           for c in table["predicted crossing (FLOPs)"]]})
-    Path(args.out).with_suffix(".summary.md").write_text(frame_markdown(shown, index=False) + "\n")
-    print(frame_markdown(shown, index=False))
+    Path(args.out).with_suffix(".summary.md").write_text(frame_markdown(table, index=False) + "\n")
+    print(frame_markdown(table, index=False))
     print(f"wrote {args.figure}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("study", choices=["coos", "plot-coos"])
-    ap.add_argument("--crops", default="data/02_intermediate/coos_crops")
-    ap.add_argument("--budgets", default="30,100,300,1000")
+    ap.add_argument("study", choices=["coos", "plot-coos", "treatment", "plot-treatment", "adaptation",
+                                      "plot-adaptation"])
+    ap.add_argument("--crops", default=None, help="default: the pipeline's coos_crops / treatment_crops")
+    ap.add_argument("--budgets", default=None, help="default: 30,100,300,1000 (coos), 100,300,1000,3000 (ResNet18)")
+    ap.add_argument("--budgets-vae", default="30,100,300,1000", help="treatment study: AE / VAE / VAE+ steps")
     ap.add_argument("--seeds", default="0,1")
-    ap.add_argument("--methods", default="deeploc,pci,autoencoder")
+    ap.add_argument("--factors", default="0.333,1,3,10", help="adaptation study: budget factors on every step count")
+    ap.add_argument("--source", default="source_1", help="adaptation study: the training source")
+    ap.add_argument("--methods", default=None)
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
     ap.add_argument("--resume", action="store_true", help="keep the networks already in --out")
-    ap.add_argument("--out", default="benchmarks/results/budget_coos.csv")
-    ap.add_argument("--figure", default="docs/figures/budget_coos.png")
+    ap.add_argument("--out", default=None, help="default: benchmarks/results/budget_<study>.csv")
+    ap.add_argument("--figure", default=None, help="default: docs/figures/budget_<study>.png")
     args = ap.parse_args()
+    study = args.study.removeprefix("plot-")
+    coos_study = study == "coos"
+    args.crops = args.crops or f"data/02_intermediate/{'coos' if coos_study else study}_crops"
+    args.budgets = args.budgets or ("30,100,300,1000" if coos_study else "100,300,1000,3000")
+    args.methods = args.methods or ("deeploc,pci,autoencoder" if coos_study else ",".join(TREATMENT_METHODS))
+    args.out = args.out or f"benchmarks/results/budget_{study}.csv"
+    args.figure = args.figure or f"docs/figures/budget_{study}.png"
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")  # training progress lines
     if args.threads:
         pin_threads(args.threads)
-    {"coos": coos, "plot-coos": plot_coos}[args.study](args)
+    {"coos": coos, "plot-coos": plot_coos, "treatment": treatment, "plot-treatment": plot_treatment,
+     "adaptation": adaptation, "plot-adaptation": plot_adaptation}[args.study](args)
 
 
 if __name__ == "__main__":

@@ -68,3 +68,29 @@ def test_a_loop_records_its_flops_and_snapshots_equal_shorter_runs():
     short, _ = train_autoencoder(images, _autoencoder(2), torch.device("cpu"))  # the 2-step run, from scratch
     for k, v in short.state_dict().items():
         torch.testing.assert_close(snaps[0]["state_dict"][k], v.cpu(), rtol=0, atol=0)
+
+
+def test_profile_steps_times_one_window_and_profiles_the_next():
+    import pytest
+
+    from cellbench.representations.pci import train_autoencoder
+    from cellbench.training.loops import profile_steps
+
+    images = np.random.default_rng(0).random((8, 2, 64, 64)).astype(np.float32)
+    with profile_steps(1, 2, 2) as taken:
+        train_autoencoder(images, _autoencoder(6), torch.device("cpu"))
+    assert len(taken) == 1
+    record = taken[0]
+    assert record["loop"] == "Autoencoder" and record["batch_size"] == 4 and record["steps"] == 2
+    assert record["wall_seconds"] > 0 and record["profiled_steps"] == 2 and record["profiled_seconds"] > 0
+    names = {e.key for e in record["profile"].key_averages()}
+    assert any("convolution" in n for n in names)  # the profiled steps' operators were recorded
+    with profile_steps(2, 2, 5) as short:  # a loop ending inside its profiled window closes it there
+        train_autoencoder(images, _autoencoder(6), torch.device("cpu"))
+    assert [r["profiled_steps"] for r in short] == [2]
+    with profile_steps(2, 5, 5) as none:  # one ending inside its timed window leaves nothing
+        train_autoencoder(images, _autoencoder(6), torch.device("cpu"))
+    assert none == []
+    with pytest.raises(ValueError, match="profile_steps: first, timed and profiled must be >= 1"):
+        with profile_steps(0, 1, 1):
+            pass

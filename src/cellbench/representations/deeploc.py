@@ -81,10 +81,13 @@ def predict(model: DeepLoc, images: np.ndarray, device: torch.device, crop: int,
 
 
 def embed(model: DeepLoc, x: torch.Tensor, crop: int) -> dict[str, torch.Tensor]:
-    """The test-time layers of one batch: 5-crop averaged class probabilities and centre-crop fc2."""
+    """The test-time layers of one batch: 5-crop averaged class probabilities and centre-crop fc2
+    (the centre view's one pass gives both its logits and fc2)."""
     views = five_crops(x, crop)
-    probs = sum(torch.softmax(model(v).float(), dim=1) for v in views) / len(views)
-    return {"end_to_end": probs, "fc2": model.embed(views[0])["fc2"]}
+    centre = model.embed(views[0])  # its logits are the first view's: 5 passes, not 6
+    probs = sum(torch.softmax((centre["logits"] if i == 0 else model(v)).float(), dim=1)
+                for i, v in enumerate(views)) / len(views)
+    return {"end_to_end": probs, "fc2": centre["fc2"]}
 
 
 def train(images: np.ndarray, labels: np.ndarray, config: DeepLocConfig, device: torch.device):

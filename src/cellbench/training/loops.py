@@ -92,6 +92,8 @@ class Progress:
 
     def update(self, step: int, loss: float) -> None:
         now = time.perf_counter()
+        if _PROFILE.get() is not None:
+            self._profile_tick(step, now)
         if self.quiet:
             return
         if step < self.total and now - self.last < self.every_s and not (step == 1 and self.reports == 0):
@@ -107,7 +109,50 @@ class Progress:
                       cells, _duration(left), flops)
 
 
+    def _profile_tick(self, step: int, now: float) -> None:
+        """Inside :func:`profile_steps`: time its plain window, then run its profiled window under
+        ``torch.profiler`` (steps are counted at their end, so window ``(a, b]`` is the work of the
+        steps ``a + 1 .. b``)."""
+        store = _PROFILE.get()
+        first, timed_end, last = store["first"], store["first"] + store["timed"], store["first"] + store["timed"] + store["profiled"]
+        if step == first:
+            self._window = now
+        elif step == timed_end and self._window is not None:
+            store["taken"].append({"loop": self.name, "batch_size": self.batch_size, "steps": store["timed"],
+                                   "wall_seconds": now - self._window, "profile": None})
+            self._profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+            self._profiler.__enter__()
+            self._window = time.perf_counter()
+        elif (step == last or step >= self.total) and getattr(self, "_profiler", None) is not None:
+            self._profiler.__exit__(None, None, None)  # a loop ending early closes its window there
+            store["taken"][-1].update(profile=self._profiler, profiled_steps=step - timed_end,
+                                      profiled_seconds=time.perf_counter() - self._window)
+            self._profiler = None
+
+    _window: float | None = None
+
+
 _SNAPSHOTS: contextvars.ContextVar = contextvars.ContextVar("cellbench_snapshots", default=None)
+_PROFILE: contextvars.ContextVar = contextvars.ContextVar("cellbench_profile", default=None)
+
+
+@contextlib.contextmanager
+def profile_steps(first: int, timed: int, profiled: int):
+    """Within the block, every training loop times its steps ``first + 1 .. first + timed`` plainly
+    (wall clock: cells/s) and runs the next ``profiled`` steps under ``torch.profiler`` (CPU
+    activities: where a step's time goes). Yields the list of ``{"loop", "batch_size", "steps",
+    "wall_seconds", "profile", "profiled_steps", "profiled_seconds"}`` records, one per loop run
+    that reached the end of its timed window (``benchmarks/profile_loops.py``); a loop that ends
+    inside its profiled window closes it at its last step. Starting after a few steps leaves out the
+    first step's FLOP count and warm-up."""
+    if min(first, timed, profiled) < 1:
+        raise ValueError(f"profile_steps: first, timed and profiled must be >= 1, got {first}, {timed}, {profiled}")
+    store = {"first": int(first), "timed": int(timed), "profiled": int(profiled), "taken": []}
+    token = _PROFILE.set(store)
+    try:
+        yield store["taken"]
+    finally:
+        _PROFILE.reset(token)
 
 
 @contextlib.contextmanager
