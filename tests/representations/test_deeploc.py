@@ -45,7 +45,7 @@ def test_represent_layers_match_predict(tiny):
 def test_five_crop_average_by_hand():
     model = torch.nn.Module()
     model.forward = lambda v: v.mean(dim=(1, 2, 3))[:, None] * torch.tensor([[1.0, -1.0]])
-    model.embed = lambda v: {"fc2": v[:, :1, 0, 0]}
+    model.embed = lambda v: {"fc2": v[:, :1, 0, 0], "logits": model.forward(v)}  # one pass gives both
     x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4)
     out = embed(model, x, 2)
     crops = [x[:, :, 1:3, 1:3], x[:, :, :2, :2], x[:, :, :2, 2:], x[:, :, 2:, :2], x[:, :, 2:, 2:]]
