@@ -101,3 +101,32 @@ def test_weak_represent_embeds_every_cell():
     result = represent(crops, _weak("resnet_mixup"), torch.device("cpu"))
     assert list(result.layers) == ["res4a"] and len(result.layers["res4a"]) == 12
     assert result.artefact["classes"] == ["a", "b"] and result.config.regulariser == "mixup"
+
+
+def test_precomputed_groups_draw_exactly_what_per_step_grouping_drew():
+    """The loop computes the label / batch groups once; the draws are those of grouping every step
+    (the previous implementation, written out here)."""
+    from cellbench.representations.weak import batch_groups, label_members
+
+    def per_step_sequences(labels, batches, n_sets, length, rng):
+        classes, inverse = np.unique(labels, return_inverse=True)
+        out = np.empty((n_sets, length), dtype=np.int64)
+        for s in range(n_sets):
+            members = np.flatnonzero(inverse == rng.integers(len(classes)))
+            groups = [members[batches[members] == b] for b in np.unique(batches[members])]
+            order = rng.permutation(len(groups))
+            for t in range(length):
+                g = groups[order[t % len(groups)]]
+                out[s, t] = g[rng.integers(len(g))]
+        return out
+
+    rng = np.random.default_rng(3)
+    labels = rng.choice(["a", "b", "c", "d"], 300)
+    batches = rng.choice(["w1", "w2", "w3"], 300)
+    groups, members = batch_groups(labels, batches), label_members(labels)
+    a, b = np.random.default_rng(7), np.random.default_rng(7)
+    for _ in range(5):  # consecutive steps share one generator
+        np.testing.assert_array_equal(sequence_indices(labels, batches, 8, 3, a, groups),
+                                      per_step_sequences(labels, batches, 8, 3, b))
+        np.testing.assert_array_equal(class_uniform_indices(labels, 16, a, members),
+                                      class_uniform_indices(labels, 16, b))

@@ -22,8 +22,16 @@ def random_flips(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
 
 
 def random_rot90(x: torch.Tensor, rng: np.random.Generator, ks=(0, 1, 2)) -> torch.Tensor:
+    """Each crop turned by ``k`` quarter turns, ``k`` drawn from ``ks`` per crop (one ``rot90`` per
+    distinct ``k``, not per crop). Crops must be square."""
     k = rng.choice(ks, size=x.shape[0])
-    return torch.stack([torch.rot90(x[i], int(k[i]), dims=(1, 2)) for i in range(x.shape[0])])
+    if x.shape[2] != x.shape[3]:
+        raise ValueError(f"random_rot90: square crops expected, got {x.shape[2]} x {x.shape[3]}")
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    for turns in np.unique(k):
+        rows = torch.from_numpy(np.flatnonzero(k == turns))
+        out[rows] = torch.rot90(x[rows], int(turns), dims=(2, 3))
+    return out
 
 
 def five_crops(x: torch.Tensor, size: int) -> list[torch.Tensor]:
