@@ -290,6 +290,7 @@ def best_rows(df, split: str):
 
 
 FIT_POINTS = 3  # the power law is fitted to the largest budgets only
+EXTRAPOLATION = 100  # a crossing further than this factor past the largest budget is not predicted
 
 
 def fit_crossing(x, y, target: float):
@@ -316,7 +317,7 @@ def _panel(ax, curves, tex: float, axis: str, fit: bool, higher_better: bool, su
         if not fit:
             continue
         err, target = (100 - agg.m, 100 - tex) if higher_better else (agg.m, tex)
-        behind = (err > target).all()
+        behind = not err.iloc[-1] < target  # crossed: better than Texture at the largest budget
         tail = agg.index[-FIT_POINTS:]  # past the first steps' plateau / noise
         slope, icpt, cross = fit_crossing(agg.x[tail], err[tail], target)
         if behind and slope < 0:  # a curve getting worse never crosses: nothing to extend
@@ -327,7 +328,8 @@ def _panel(ax, curves, tex: float, axis: str, fit: bool, higher_better: bool, su
                         **{f"{int(s)} steps": f"{m:.1f} ± {0 if np.isnan(sd) else sd:.1f}"
                            for s, m, sd in zip(agg.steps, agg.m, agg.s)},
                         "crossed": not behind, "fit slope": slope,
-                        "predicted crossing (FLOPs)": "crossed" if not behind else cross})
+                        "predicted crossing (FLOPs)": "crossed" if not behind else
+                        (cross if cross <= EXTRAPOLATION * agg.x.max() else f"none within {EXTRAPOLATION}x")})
     ax.axhline(tex, color="k", ls="--", label="Texture (no training)")
     ax.set_xscale("log")
     ax.grid(alpha=0.3, which="both")
@@ -344,6 +346,9 @@ def _save(fig, table, args) -> None:
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.figure, dpi=110)
     table = pd.DataFrame(table)
+    steps = sorted((c for c in table.columns if c.endswith(" steps")), key=lambda c: int(c.split()[0]))
+    rest = [c for c in table.columns if c not in steps]
+    table = table[rest[:rest.index("texture") + 1] + steps + rest[rest.index("texture") + 1:]].fillna("-")
     table.to_csv(Path(args.out).with_suffix(".summary.csv"), index=False)
     shown = table.assign(**{"fit slope": table["fit slope"].round(3),
                             "predicted crossing (FLOPs)": [c if isinstance(c, str) else f"{c:.3g}"
