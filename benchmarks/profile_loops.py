@@ -9,7 +9,9 @@ the first steps (warm-up, the FLOP count of step 1) are left out, the next ``tim
 timed plainly (cells/s = batch x steps / wall seconds) and the last ``profiled`` run under
 ``torch.profiler`` (CPU). The profile's operators are grouped into
 
-* ``conv/GEMM``: convolutions, matrix products, attention (the arithmetic a step exists for);
+* ``conv/GEMM``: convolutions and their backward, matrix products, attention's forward (the
+  arithmetic a step exists for; attention's fused backward kernel is listed with the other
+  operators, by name);
 * ``optimiser``: everything inside ``Optimizer.step`` (inclusive);
 * the largest other operators by self time (element-wise, normalisation, copies, ...);
 * ``outside operators``: wall time of the window not spent in any torch operator (Python, NumPy
