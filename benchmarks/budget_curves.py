@@ -60,6 +60,18 @@ def _score(table, method: str, layer: str, classifiers: dict):
     return res
 
 
+def _resume(args, key: str):
+    """``(out path, [rows already in it], {(key, seed) done})``: with ``--resume`` the networks (or
+    budgets) already in ``--out`` are kept and not run again; without it, an empty start."""
+    import pandas as pd
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = [pd.read_csv(out)] if out.is_file() and args.resume else []
+    done = set() if not rows else set(map(tuple, rows[0][[key, "seed"]].drop_duplicates().to_numpy()))
+    return out, rows, done
+
+
 def coos(args) -> None:
     import numpy as np
     import pandas as pd
@@ -74,10 +86,7 @@ def coos(args) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     classifiers = {k: base_params("evaluation")["classifiers"][k] for k in ("knn", "l1_logreg")}
     classifiers_e2e = {**classifiers, "end_to_end": {}}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows = [pd.read_csv(out)] if out.is_file() and args.resume else []
-    done = set() if not rows else set(map(tuple, rows[0][["method", "seed"]].drop_duplicates().to_numpy()))
+    out, rows, done = _resume(args, "method")
     print(host_line(), flush=True)
     if ("texture", 0) not in done:
         t = time.process_time()
@@ -157,10 +166,7 @@ def treatment(args) -> None:
     meta = crops.metadata.reset_index(drop=True)
     params = base_params("treatments")
     seeds = [int(s) for s in args.seeds.split(",")]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows = [pd.read_csv(out)] if out.is_file() and args.resume else []
-    done = set() if not rows else set(map(tuple, rows[0][["method", "seed"]].drop_duplicates().to_numpy()))
+    out, rows, done = _resume(args, "method")
     print(host_line(), f"{len(meta)} cells", flush=True)
     if ("texture", 0) not in done:
         t = time.process_time()
@@ -223,10 +229,7 @@ def adaptation(args) -> None:
     params = base_params("domain_adaptation")
     crops = ingest(IngestionConfig.from_params(params["ingestion"], "domain_adaptation.ingestion")).materialize()
     factors = sorted(float(f) for f in args.factors.split(","))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows = [pd.read_csv(out)] if out.is_file() and args.resume else []
-    done = set() if not rows else set(map(tuple, rows[0][["factor", "seed"]].drop_duplicates().to_numpy()))
+    out, rows, done = _resume(args, "factor")
     print(host_line(), f"{len(crops)} cells", flush=True)
     scaled = lambda n, f: max(1, int(round(n * f)))  # noqa: E731
     for seed in [int(s) for s in args.seeds.split(",")]:

@@ -57,6 +57,8 @@ class Progress:
         self.flops = 0
         self._per_call: dict[str, int] = {}
         self.cpu_start = time.process_time()
+        self._window: float | None = None  # profile_steps: start of the current window
+        self._profiler = None
 
     @contextlib.contextmanager
     def counting(self, key: str = "step"):
@@ -108,7 +110,6 @@ class Progress:
         self.log.info("%s step %d/%d: loss %.5g, %.2f steps/s%s, %s left%s", self.name, step, self.total, loss, rate,
                       cells, _duration(left), flops)
 
-
     def _profile_tick(self, step: int, now: float) -> None:
         """Inside :func:`profile_steps`: time its plain window, then run its profiled window under
         ``torch.profiler`` (steps are counted at their end, so window ``(a, b]`` is the work of the
@@ -123,13 +124,11 @@ class Progress:
             self._profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
             self._profiler.__enter__()
             self._window = time.perf_counter()
-        elif (step == last or step >= self.total) and getattr(self, "_profiler", None) is not None:
+        elif (step == last or step >= self.total) and self._profiler is not None:
             self._profiler.__exit__(None, None, None)  # a loop ending early closes its window there
             store["taken"][-1].update(profile=self._profiler, profiled_steps=step - timed_end,
                                       profiled_seconds=time.perf_counter() - self._window)
             self._profiler = None
-
-    _window: float | None = None
 
 
 _SNAPSHOTS: contextvars.ContextVar = contextvars.ContextVar("cellbench_snapshots", default=None)
