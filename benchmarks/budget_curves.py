@@ -60,15 +60,15 @@ def _score(table, method: str, layer: str, classifiers: dict):
     return res
 
 
-def _resume(args, key: str):
-    """``(out path, [rows already in it], {(key, seed) done})``: with ``--resume`` the networks (or
+def _resume(args, *keys: str):
+    """``(out path, [rows already in it], {(*keys, seed) done})``: with ``--resume`` the networks (or
     budgets) already in ``--out`` are kept and not run again; without it, an empty start."""
     import pandas as pd
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = [pd.read_csv(out)] if out.is_file() and args.resume else []
-    done = set() if not rows else set(map(tuple, rows[0][[key, "seed"]].drop_duplicates().to_numpy()))
+    done = set() if not rows else set(map(tuple, rows[0][[*keys, "seed"]].drop_duplicates().to_numpy()))
     return out, rows, done
 
 
@@ -214,27 +214,40 @@ def adaptation(args) -> None:
     """The domain-adaptation study (seed 001) on the simulated multi-source screen of ``conf/base``:
     every training step count of the experiment (DINO / DINO-CB / MAE pre-training, the dual and
     supervised classifiers, ODA / CODA adaptation) multiplied by one budget factor, one training
-    source, every target, the seeds given; per method, in-source and out-of-source accuracy and
-    the training compute that method used (its own loops: e.g. ODA = DINO + its dual model + the
-    adaptation, the adaptation's FLOPs averaged over targets)."""
+    source, every target, the seeds given; per method, in-source and out-of-source accuracy, the
+    target linear probe, and the training compute that method used (its own loops: e.g. ODA = DINO
+    + its dual model + the adaptation, the adaptation's FLOPs averaged over targets).
+
+    ``--start pool``: every foundation (and the supervised ViT) starts from the generic pre-training
+    pool's foundation of ``conf/workstation`` (pre-trained once, model cache), as the seed's start
+    from ImageNet; its pre-training compute is reported apart (``pool_flops``), not in each method's."""
     import numpy as np
     import pandas as pd
     import torch
-    from _conf import base_params
+    from _conf import base_params, env_params
 
     from cellbench.adaptation.experiment import run_experiment
+    from cellbench.adaptation.pool import pool_foundation
     from cellbench.ingest.sources import IngestionConfig, ingest
     from cellbench.representations.coda import CodaConfig
 
     params = base_params("domain_adaptation")
     crops = ingest(IngestionConfig.from_params(params["ingestion"], "domain_adaptation.ingestion")).materialize()
     factors = sorted(float(f) for f in args.factors.split(","))
-    out, rows, done = _resume(args, "factor")
+    out, rows, done = _resume(args, "start", "factor")
     print(host_line(), f"{len(crops)} cells", flush=True)
+    foundation, pool_flops = None, 0.0
+    if args.start == "pool":
+        pooled = CodaConfig.from_params({**params, "pool": env_params("domain_adaptation", "workstation")["pool"]},
+                                        "domain_adaptation")
+        artefact, history = pool_foundation(pooled, torch.device("cpu"))
+        foundation = artefact["state_dict"]
+        pool_flops = float(history["flops"][-1][1]) if history.get("flops") else np.nan
+        print(f"pool foundation: {artefact['pool']}, {pool_flops:.3g} FLOPs", flush=True)
     scaled = lambda n, f: max(1, int(round(n * f)))  # noqa: E731
     for seed in [int(s) for s in args.seeds.split(",")]:
         for f in factors:
-            if (f, seed) in done:
+            if (args.start, f, seed) in done:
                 continue
             dino, cls = params["dino"], params["classifier"]
             p = {**params, "seeds": [seed], "train_sources": [args.source], "targets": None,
@@ -243,7 +256,8 @@ def adaptation(args) -> None:
                  "adapt": {**params["adapt"], "steps": scaled(params["adapt"]["steps"], f)},
                  "granularity": {**params["granularity"], "levels": []}}
             start, cpu = time.perf_counter(), time.process_time()
-            results, *_, hist = run_experiment(crops, CodaConfig.from_params(p, "domain_adaptation"), torch.device("cpu"))
+            results, *_, hist = run_experiment(crops, CodaConfig.from_params(p, "domain_adaptation"), torch.device("cpu"),
+                                               foundation)
             wall = time.perf_counter() - start
             prefix = f"seed{seed}/{args.source}"
 
@@ -261,15 +275,17 @@ def adaptation(args) -> None:
                 ins = g[g.target == g.source]
                 outs = g[g.target != g.source]
                 rows.append(pd.DataFrame([{
-                    "method": method, "factor": f, "seed": seed, "source": args.source,
+                    "method": method, "start": args.start, "factor": f, "seed": seed, "source": args.source,
                     "dino_steps": p["dino"]["steps"], "samples": p["dino"]["steps"] * int(dino["batch_size"]),
                     "in_source_accuracy": float(ins.accuracy.mean()) if len(ins) else np.nan,
                     "out_of_source_accuracy": float(outs.accuracy.mean()),
                     "out_of_source_macro_f1": float(outs.macro_f1.mean()),
+                    "out_of_source_probe_accuracy": float(outs.probe_accuracy.mean()),
+                    "pool_flops": pool_flops,
                     "flops": compute(method, "flops"), "cpu_seconds": compute(method, "cpu_seconds"),
                     "run_wall_seconds": wall, "run_cpu_seconds": time.process_time() - cpu}]))
             last = pd.concat(rows[-len(results.method.unique()):])
-            print(f"factor {f} seed {seed}: {wall:.0f} s; out-of-source accuracy " + ", ".join(
+            print(f"{args.start} factor {f} seed {seed}: {wall:.0f} s; out-of-source accuracy " + ", ".join(
                 f"{r.method} {100 * r.out_of_source_accuracy:.1f}" for r in last.itertuples()), flush=True)
             pd.concat(rows).to_csv(out, index=False)
     print(f"wrote {out}")
@@ -427,7 +443,9 @@ def plot_treatment(args) -> None:
 
 
 def plot_adaptation(args) -> None:
-    """Mean out-of-source accuracy and the share of the supervised gap recovered, per method."""
+    """Per method and start (scratch / pool): mean out-of-source accuracy, the share of the
+    supervised gap recovered (against the supervised ViT of the same start), and the target linear
+    probe's accuracy."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -436,37 +454,49 @@ def plot_adaptation(args) -> None:
     import pandas as pd
 
     df = pd.read_csv(args.out)
-    sup = df[df.method == "supervised"].set_index(["factor", "seed"])
+    df["start"] = df["start"].fillna("scratch") if "start" in df else "scratch"
+    keys = ["start", "factor", "seed"]
+    sup = df[df.method == "supervised"].set_index(keys)
     gap = sup.in_source_accuracy - sup.out_of_source_accuracy
-    key = pd.MultiIndex.from_frame(df[["factor", "seed"]])
+    key = pd.MultiIndex.from_frame(df[keys])
     df["gap_recovered"] = ((df.out_of_source_accuracy.to_numpy() - sup.out_of_source_accuracy.reindex(key).to_numpy())
                            / gap.reindex(key).to_numpy()) * 100
-    df["value"] = df.out_of_source_accuracy * 100
+    df["accuracy_pct"] = df.out_of_source_accuracy * 100
+    df["probe_pct"] = df.get("out_of_source_probe_accuracy", pd.Series(np.nan, index=df.index)) * 100
     df["steps"] = df.dino_steps
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    metrics = [("accuracy_pct", "mean out-of-source accuracy (%)"), ("gap_recovered", "supervised gap recovered (%)"),
+               ("probe_pct", "target linear probe accuracy (%)")]
+    metrics = [m for m in metrics if df[m[0]].notna().any()]
+    fig, axes = plt.subplots(len(metrics), 3, figsize=(15, 4.2 * len(metrics)), squeeze=False)
+    colours = {m: f"C{i}" for i, m in enumerate(sorted(df.method.unique()))}
     summary = []
-    for r, (col, label) in enumerate((("value", "mean out-of-source accuracy (%)"),
-                                      ("gap_recovered", "supervised gap recovered (%)"))):
-        d = df.assign(value=df[col])
-        curves = dict(tuple(d[d.method != "ttt"].groupby("method")))
+    for r, (col, label) in enumerate(metrics):
+        d = df[df.method != "ttt"]
         for c, (axis, xlabel) in enumerate(AXES):
             ax = axes[r, c]
-            for curve, g in curves.items():
-                agg = g.groupby("steps").agg(x=(axis, "mean"), m=("value", "mean"), s=("value", "std")).reset_index()
-                ax.errorbar(agg.x, agg.m, yerr=agg.s.fillna(0), marker="o", capsize=3, label=curve)
+            for (method, start), g in d.groupby(["method", "start"]):
+                g = g.dropna(subset=[col])
+                if g.empty:
+                    continue
+                agg = g.groupby("steps").agg(x=(axis, "mean"), m=(col, "mean"), s=(col, "std")).reset_index()
+                curve = method if start == "scratch" else f"{method} (pool)"
+                ax.errorbar(agg.x, agg.m, yerr=agg.s.fillna(0), marker="o" if start == "scratch" else "s", capsize=3,
+                            label=curve, color=colours[method], ls="-" if start == "scratch" else "--")
                 if c == 1:
                     summary.append({"metric": label, "curve": curve, **{
                         f"{int(s)} DINO steps": f"{m:.1f} ± {0 if np.isnan(sd) else sd:.1f}"
                         for s, m, sd in zip(agg.steps, agg.m, agg.s)}})
-            ax.axhline(0 if r else np.nan, color="k", lw=0.8)
+            if col == "gap_recovered":
+                ax.axhline(0, color="k", lw=0.8)
             ax.set_xscale("log")
             ax.grid(alpha=0.3, which="both")
             ax.set_xlabel(xlabel + (" (that method's training)" if axis != "samples" else " (DINO pre-training)"))
             if c == 0:
                 ax.set_ylabel(label)
-    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].legend(fontsize=7, ncol=2)
     fig.suptitle("Domain-adaptation budget curves (simulated multi-source screen; every step count x the budget "
-                 "factor; mean ± SD over seeds)", fontsize=10)
+                 "factor; mean ± SD over seeds; dashed: foundations from the pre-training pool, its pre-training "
+                 "not counted)", fontsize=10)
     fig.tight_layout()
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.figure, dpi=110)
@@ -489,6 +519,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--factors", default="0.333,1,3,10", help="adaptation study: budget factors on every step count")
     ap.add_argument("--source", default="source_1", help="adaptation study: the training source")
+    ap.add_argument("--start", choices=["scratch", "pool"], default="scratch",
+                    help="adaptation study: foundations from scratch or from the pre-training pool (conf/workstation)")
     ap.add_argument("--methods", default=None)
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
     ap.add_argument("--resume", action="store_true", help="keep the networks already in --out")

@@ -190,15 +190,23 @@ def test_domain_adaptation_session(tmp_path, monkeypatch):
         "classifier": {"global_size": 16, "steps": 2, "batch_size": 16, "eval_every": 2},
         "adapt": {"steps": 1},
         "granularity": {"source": "source_1", "target": "source_2", "levels": ["source", "plate", "one_plate"]},
-        "cka_cells": 32, "umap_cells": 40}}
+        "cka_cells": 32, "umap_cells": 40,
+        "pool": {"simulation": {"design": "jump", "seed": 1, "n_sources": 3, "batches_per_source": 1, "replicates": 2,
+                                "cells_per_well": 1, "compounds_per_moa": 1, "moas": ["Epithelial"]},
+                 "exclude_sources": ["source_1"], "seed": 0, "dino": {"steps": 3}}}}
     with KedroSession.create(project_path=project, runtime_params=params) as session:
         session.run(pipeline_names=["domain_adaptation"])
+    pool = torch.load(project / "data/06_models/da_pool_foundation.pt", weights_only=True)
+    assert pool["model"] == "vit" and pool["pool"]["sources"] == ["source_2", "source_3"] and pool["pool"]["steps"] == 3
+    assert pool["state_dict"]["pos_embed"].shape == (1, 1 + 2 * 2, 16)
     results = pd.read_parquet(project / "data/07_model_output/domain_adaptation/results.parquet")
     # 2 seeds x 2 sources x (2 targets x 4 methods + 1 off-diagonal target x 2 adapted methods)
     assert len(results) == 2 * 2 * (2 * 4 + 2)
     assert set(results.method) == {"supervised", "dual_dino", "dual_cb", "ttt", "oda", "coda"}
     assert results.accuracy.between(0, 1).all() and results.macro_f1.between(0, 1).all()
     assert not ((results.method.isin(["oda", "coda"])) & (results.source == results.target)).any()
+    off = results[results.source != results.target]  # the target linear probe: out of source, every method but TTT
+    assert off[off.method != "ttt"].probe_accuracy.between(0, 1).all() and off[off.method == "ttt"].probe_accuracy.isna().all()
     summary = pd.read_csv(project / "data/08_reporting/domain_adaptation_matrix.csv")
     assert (summary.n_seeds == 2).all() and summary.accuracy_std.notna().all()
     gran = pd.read_parquet(project / "data/07_model_output/domain_adaptation/granularity.parquet")
@@ -218,6 +226,7 @@ def test_domain_adaptation_session(tmp_path, monkeypatch):
     assert run["metrics.da/coda/source_1-to-source_2/accuracy"] == pytest.approx(
         summary.query("method == 'coda' and source == 'source_1' and target == 'source_2'").accuracy_mean.iloc[0])
     assert "metrics.training/da/seed0/source_1/cb_pretrain/dino_loss" in run.index
+    assert "metrics.training/da/pool/dino/dino_loss" in run.index
     notebook = run_notebook("domain_adaptation.py")
     assert set(notebook["gran"].granularity) == {"source", "plate", "one_plate"}
 

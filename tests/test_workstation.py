@@ -38,3 +38,19 @@ def test_coos_budgets_reach_the_measured_crossings(workstation):
     pci_flops = rep["pci"]["steps"] * _flops_per_step(curves, "pci")
     assert pci_flops >= float(test1["pci"]), "PCI's budget is short of its predicted crossing on Test1"
     assert test1["deeploc fc2"] == "crossed" and rep["deeploc"]["steps"] >= 1000  # crossed by 1,000 steps
+
+
+def test_domain_adaptation_is_the_budget_studys_factor_three_from_the_pool(workstation, base):
+    """The workstation run is, per seed, the configuration of the budget study's ``--start pool``
+    point at factor 3 (every step count of conf/base x 3, one training source, the pool of
+    conf/workstation), so the study's numbers are the pipeline's."""
+    da, ref = workstation["domain_adaptation"], base("domain_adaptation")
+    assert da["dino"]["steps"] == 3 * ref["dino"]["steps"] and da["dino"]["mae"]["steps"] == 3 * ref["dino"]["mae"]["steps"]
+    assert da["classifier"]["steps"] == 3 * ref["classifier"]["steps"]
+    assert da["classifier"]["eval_every"] == 3 * ref["classifier"]["eval_every"]
+    assert da["adapt"]["steps"] == 3 * ref["adapt"]["steps"]
+    assert list(da["train_sources"]) == ["source_1"] and len(da["seeds"]) >= 2
+    assert da["pool"] is not None and da["pool"]["simulation"]["seed"] != ref["ingestion"]["simulation"]["seed"]
+    curves = pd.read_csv(ROOT / "benchmarks/results/budget_adaptation.csv")
+    pool = curves[(curves.start == "pool") & (curves.factor == 3)]
+    assert set(pool.seed) >= set(da["seeds"]), "the study has no pool point at factor 3 for every workstation seed"

@@ -83,16 +83,18 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, 
 
 
 def train_source(images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: str, params: CodaConfig, seed: int,
-                 device: torch.device) -> tuple[dict, dict]:
+                 device: torch.device, foundation: dict | None = None) -> tuple[dict, dict]:
     """Every model of one training source: DINO and DINO-CB foundations, the MAE foundation, the three
-    dual models and the supervised ViT. Returns ``(models, histories)``."""
+    dual models and the supervised ViT. The DINO foundations and the supervised ViT start from
+    ``foundation`` (a ViT state dict: the pre-training pool's) when given, else from
+    ``dino.pretrained`` or scratch. Returns ``(models, histories)``."""
     cols, n_classes = params.columns, int(y.max()) + 1
     split = domain_splits(meta, source, cols)
     tr, va = split["train"], split["val"]
     dino, cls = params.dino, params.classifier
     models, hist = {"split": split}, {}
     for kind, sampler in (("dino", None), ("cb", cross_batch_sampler(meta, tr, params))):
-        state, hist[f"{kind}_pretrain"] = train_dino(images[tr], dino, seed, device, sampler=sampler)
+        state, hist[f"{kind}_pretrain"] = train_dino(images[tr], dino, seed, device, sampler=sampler, weights=foundation)
         models[f"state_{kind}"] = state
         dual = dual_model(state.teacher.backbone, n_classes, cls, seed)
         models[f"dual_{kind}"], hist[f"dual_{kind}"] = train_classifier(dual, images[tr], y[tr], images[va], y[va], cls, seed, device)
@@ -100,7 +102,7 @@ def train_source(images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: 
     models["mae_decoder"] = decoder
     models["dual_mae"], hist["dual_mae"] = train_classifier(dual_model(encoder, n_classes, cls, seed), images[tr], y[tr],
                                                             images[va], y[va], cls, seed, device)
-    models["supervised"], hist["supervised"] = train_classifier(supervised_vit(dino, images.shape[1], n_classes, seed),
+    models["supervised"], hist["supervised"] = train_classifier(supervised_vit(dino, images.shape[1], n_classes, seed, foundation),
                                                                 images[tr], y[tr], images[va], y[va], cls, seed, device)
     return models, hist
 
@@ -143,7 +145,37 @@ def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.nd
             log.info("%s %s->%s seed %d: %.1f s", method, source, target, seed, time.perf_counter() - t0)
     out = [{"seed": seed, "method": m, "source": source, "target": target, "n_images": len(rows),
             **scores(yt, p, n_classes)} for m, p in preds.items()]
+    if target != source:  # what the features know of the target, apart from the source-trained head
+        extractors = {"supervised": models["supervised"], "dual_dino": models["dual_dino"].foundation,
+                      "dual_cb": models["dual_cb"].foundation,
+                      **{m: a.foundation for m, a in adapted.items()}}
+        plates = meta[params.columns.plate].astype(str).to_numpy()[rows]
+        for row in out:
+            net = extractors.get(row["method"])
+            row["probe_accuracy"] = np.nan if net is None else \
+                linear_probe(predict(net, x, size, device, features=True), yt, plates, seed)
     return out, adapted, hist
+
+
+def linear_probe(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int, folds: int = 3) -> float:
+    """Accuracy of a linear probe of ``labels`` on ``features``: standardised features, multinomial
+    logistic regression (L2, C = 1), cross-validated over ``folds`` group folds (``groups``: the
+    target's plates, so a plate is never both fitted and scored). Used on a target's own labels,
+    it measures what a foundation's features know of the target, apart from the source-trained
+    classifier on top (a diagnostic: it is not a method of the benchmark, the labels are the
+    target's)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n = min(folds, len(np.unique(groups)))
+    if n < 2:
+        raise ValueError(f"linear_probe: {len(np.unique(groups))} plate(s) in the target; 2 or more are needed "
+                         "to score a probe on plates it was not fitted on")
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
+    pred = cross_val_predict(model, np.asarray(features, np.float64), labels, groups=groups, cv=GroupKFold(n))
+    return float(np.mean(pred == labels))
 
 
 def granularity_study(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: str, target: str,
@@ -190,9 +222,11 @@ def layer_cka(before: torch.nn.Module, after: torch.nn.Module, images: np.ndarra
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of accuracy and macro-F1 per (method, source, target)."""
+    """Mean and standard deviation over seeds of accuracy and macro-F1 (and the target linear
+    probe's accuracy, where measured) per (method, source, target)."""
     keys = [c for c in ("method", "granularity", "source", "target") if c in results.columns]
-    agg = results.groupby(keys, sort=False)[["accuracy", "macro_f1"]].agg(["mean", "std"])
+    metrics = [c for c in ("accuracy", "macro_f1", "probe_accuracy") if c in results.columns]
+    agg = results.groupby(keys, sort=False)[metrics].agg(["mean", "std"])
     agg.columns = [f"{m}_{s}" for m, s in agg.columns]
     agg["n_seeds"] = results.groupby(keys, sort=False)["seed"].nunique()
     return agg.reset_index()
@@ -227,9 +261,12 @@ def chosen_sources(meta: pd.DataFrame, config: CodaConfig, key: str) -> list[str
     return [str(s) for s in chosen]
 
 
-def run_experiment(crops: Crops, config: CodaConfig, device: torch.device):
+def run_experiment(crops: Crops, config: CodaConfig, device: torch.device, foundation: dict | None = None):
     """Train every method on every training source, score it on every target, adapt (ODA / CODA),
     run the granularity study on one pair, and measure CKA and class tokens before and after.
+
+    ``foundation``: the ViT state dict every foundation and the supervised ViT start from (the
+    pre-training pool's, :mod:`cellbench.adaptation.pool`); ``None``: ``dino.pretrained`` or scratch.
 
     Returns ``(per-seed results, granularity results, CKA table, class-token table, model artefact,
     {name: history})`` with history names ``seed<k>/<source>/<model>`` and
@@ -247,7 +284,7 @@ def run_experiment(crops: Crops, config: CodaConfig, device: torch.device):
     tokens = None
     for seed in config.seeds:
         for source in sources:
-            models, hist = train_source(images, meta, y, source, config, seed, device)
+            models, hist = train_source(images, meta, y, source, config, seed, device, foundation)
             histories.update({f"seed{seed}/{source}/{name}": h for name, h in hist.items()})
             for name in ("dual_dino", "dual_cb", "dual_mae", "supervised"):
                 state.update({f"seed{seed}/{source}/{name}/{k}": v for k, v in models[name].state_dict().items()})

@@ -144,11 +144,13 @@ def _check_and_load(model: torch.nn.Module, state: dict, path, what: str) -> tor
     return model
 
 
-def load_vit(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
+def load_vit(model: torch.nn.Module, path: str | Path | dict) -> torch.nn.Module:
     """ViT weights from a timm DeiT-S/16 or DINO ViT-S/16 checkpoint into ``cellbench.models.ViT``
     (same key names), with input channels and position embeddings adapted to the model; a
-    classifier head in the file is ignored unless the model has one of the same shape."""
-    state = dict(load_state_dict(path))
+    classifier head in the file is ignored unless the model has one of the same shape. ``path``
+    may also be a state dict already in memory (e.g. the pre-training pool's foundation)."""
+    state = dict(path) if isinstance(path, dict) else dict(load_state_dict(path))
+    path = "(in memory)" if isinstance(path, dict) else path
     state.pop("head_dist.weight", None), state.pop("head_dist.bias", None), state.pop("dist_token", None)
     own = model.state_dict()
     if "patch_embed.proj.weight" in state:

@@ -9,6 +9,7 @@ from .pci import ConvAutoencoder, PairedCellInpainting
 from .resnet import ResNet18
 from .vae import VAEPlus
 from .vgg16 import VGG16
+from .vit import ViT
 
 MODELS: dict[str, type[nn.Module]] = {
     "deeploc": DeepLoc,
@@ -17,6 +18,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "vgg16": VGG16,
     "resnet18": ResNet18,
     "vaeplus": VAEPlus,
+    "vit": ViT,
 }
 
 

@@ -147,6 +147,15 @@ def domain_adaptation_report(results: pd.DataFrame, granularity: pd.DataFrame, c
           "## In-source vs out-of-source (mean of the matrix cells, %)", "",
           frame_markdown(100 * gaps), "", "## Accuracy", "", matrix_markdown(summary, "accuracy"),
           "## Macro-F1", "", matrix_markdown(summary, "macro_f1")]
+    if "probe_accuracy_mean" in summary and summary["probe_accuracy_mean"].notna().any():
+        probe = summary.dropna(subset=["probe_accuracy_mean"])
+        probe = probe.assign(head=100 * probe["accuracy_mean"], probe=100 * probe["probe_accuracy_mean"])
+        md += ["## What the features know of the target (linear probe, %)", "",
+               "A logistic regression fitted on the target's own labels (cross-validated over its plates) on "
+               "each method's features, beside the accuracy of the source-trained head. A probe well above "
+               "the head: the features still separate the target's classes, the head does not fit them.", "",
+               frame_markdown(probe.pivot_table(index="method", values=["head", "probe"], aggfunc="mean")
+                              .round(1)), ""]
     gsum = pd.DataFrame()
     if not granularity.empty:
         gsum = summarise(granularity)

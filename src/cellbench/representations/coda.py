@@ -28,6 +28,7 @@ from torch import nn
 from cellbench.adaptation.dino import (cosine_schedule, dino_loss, ema_update, eval_view, intensity_jitter, multicrop,
                                        self_normalize, teacher_temperature, update_center)
 from cellbench.adaptation.pairs import CrossBatchSampler
+from cellbench.adaptation.pool import PoolConfig
 from cellbench.config import Config, ConfigError, non_negative, positive
 from cellbench.ingest.sources import IngestionConfig
 from cellbench.models.vit import DINOHead, DINOModel, DualModel, MAEDecoder, ViT, mae_loss
@@ -226,9 +227,17 @@ class CodaConfig(Config):
     granularity: GranularityConfig
     cka_cells: int
     umap_cells: int
+    pool: PoolConfig | None
 
     def check(self, path: str) -> None:
         check_device(path, self.device)
+        if self.pool is not None:
+            if self.dino.pretrained:
+                raise ConfigError(f"{path}.pool: set together with {path}.dino.pretrained; the foundation starts "
+                                  "from one of them (null the other)")
+            self.pool.check_apart(f"{path}.pool", self.ingestion.simulation if self.ingestion.source == "simulation"
+                                  else None)
+            dino_overridden(self.dino, self.pool.dino, f"{path}.pool.dino", f"those of {path}.dino: ")
         if self.pair_by not in ("plate", "batch"):
             raise ConfigError(f"{path}.pair_by: {self.pair_by!r} is not one of ['plate', 'batch']")
         if not self.seeds:
@@ -285,16 +294,24 @@ class DinoState:
     center: torch.Tensor
 
 
-def new_dino(config: DinoConfig, in_channels: int, seed: int) -> DinoState:
+def start_weights(model: ViT, config: DinoConfig, weights: dict | None = None) -> ViT:
+    """``model`` started from ``weights`` (a ViT state dict, e.g. the pre-training pool's
+    foundation) or else from ``config.pretrained`` (e.g. ImageNet DeiT-S/16 or DINO ViT-S/16, as
+    the seed's foundation starts); unchanged (from scratch) when neither is given."""
+    source = weights if weights else config.pretrained
+    if source:
+        from cellbench.models.pretrained import load_vit
+
+        load_vit(model, source)
+    return model
+
+
+def new_dino(config: DinoConfig, in_channels: int, seed: int, weights: dict | None = None) -> DinoState:
     torch.manual_seed(seed)
     cfg = vit_config(config.vit, in_channels)
     head = config.head
     out_dim = head.out_dim
-    backbone = ViT(**cfg, drop_path=config.vit.drop_path)
-    if config.pretrained:  # e.g. ImageNet DeiT-S/16 or DINO ViT-S/16, as the seed's foundation starts
-        from cellbench.models.pretrained import load_vit
-
-        load_vit(backbone, config.pretrained)
+    backbone = start_weights(ViT(**cfg, drop_path=config.vit.drop_path), config, weights)
     student = DINOModel(backbone, DINOHead(cfg["dim"], out_dim, head.hidden, head.bottleneck, head.use_bn))
     teacher = copy.deepcopy(student)
     for blk in teacher.backbone.blocks:  # the teacher has no stochastic depth
@@ -306,7 +323,7 @@ def new_dino(config: DinoConfig, in_channels: int, seed: int) -> DinoState:
 
 def train_dino(images: np.ndarray, config: DinoConfig, seed: int, device: torch.device,
                sampler: CrossBatchSampler | None = None, init: DinoState | None = None,
-               in_channels: int | None = None) -> tuple[DinoState, dict]:
+               in_channels: int | None = None, weights: dict | None = None) -> tuple[DinoState, dict]:
     """DINO on unlabelled ``images`` (pre-training when ``init`` is None, adaptation otherwise).
 
     AdamW with linear warm-up then cosine lr (``lr -> min_lr``), weight decay cosine
@@ -316,7 +333,7 @@ def train_dino(images: np.ndarray, config: DinoConfig, seed: int, device: torch.
     (cross-batch pairs) half of the views come from each image's partner.
     """
     rng = seed_everything(seed)
-    state = copy.deepcopy(init) if init is not None else new_dino(config, in_channels or images.shape[1], seed)
+    state = copy.deepcopy(init) if init is not None else new_dino(config, in_channels or images.shape[1], seed, weights)
     student, teacher = prepare_model(state.student, device), prepare_model(state.teacher, device)
     center = state.center.to(device)
     ctx = current()  # torchrun: each process takes its slice of every global batch of views
@@ -448,15 +465,12 @@ def dual_model(foundation: ViT, n_classes: int, config: ClassifierConfig, seed: 
     return DualModel(copy.deepcopy(foundation), n_classes, depth=config.task_depth, heads=config.task_heads)
 
 
-def supervised_vit(config: DinoConfig, in_channels: int, n_classes: int, seed: int) -> ViT:
-    """The supervised baseline: the foundation's ViT with a classification head, trained end to end."""
+def supervised_vit(config: DinoConfig, in_channels: int, n_classes: int, seed: int, weights: dict | None = None) -> ViT:
+    """The supervised baseline: the foundation's ViT with a classification head, trained end to end
+    (from the same start as the foundation: ``weights``, ``config.pretrained`` or scratch)."""
     torch.manual_seed(seed)
     model = ViT(**vit_config(config.vit, in_channels), drop_path=config.vit.drop_path, n_classes=n_classes)
-    if config.pretrained:
-        from cellbench.models.pretrained import load_vit
-
-        load_vit(model, config.pretrained)
-    return model
+    return start_weights(model, config, weights)
 
 
 def adapt_dual(dual: DualModel, state: DinoState, images: np.ndarray, config: DinoConfig, seed: int, device: torch.device,

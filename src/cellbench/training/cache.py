@@ -55,21 +55,22 @@ def data_fingerprint(crops) -> str:
     return h.hexdigest()
 
 
-def code_fingerprint() -> str:
+def code_fingerprint(packages: tuple[str, ...] = CODE_PACKAGES) -> str:
     """BLAKE2b of the source of the packages that train a representation."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.blake2b(digest_size=20)
-    for package in CODE_PACKAGES:
+    for package in packages:
         for path in sorted((root / package).rglob("*.py")):
             h.update(str(path.relative_to(root)).encode())
             h.update(path.read_bytes())
     return h.hexdigest()
 
 
-def cache_key(method: str, config, crops) -> str:
-    """The entry's name: sha256 of the method, the configuration, the data and the code."""
-    payload = {"method": method, "config": dataclasses.asdict(config), "data": data_fingerprint(crops),
-               "code": code_fingerprint()}
+def cache_key(method: str, config, crops, packages: tuple[str, ...] = CODE_PACKAGES) -> str:
+    """The entry's name: sha256 of the method, the configuration (a dataclass or a plain dict), the
+    data and the code of ``packages``."""
+    payload = {"method": method, "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config,
+               "data": data_fingerprint(crops), "code": code_fingerprint(packages)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
@@ -129,3 +130,35 @@ def cached_represent(method: str, config, crops, train):
         store(folder, key, rep)
         log.info("model cache: %s stored as %s", method, folder / key)
     return rep
+
+
+def cached_artefact(method: str, config, crops, train, packages: tuple[str, ...] = CODE_PACKAGES):
+    """``(artefact, history)`` of ``train()``, a network trained outside the representation
+    protocol (e.g. the pre-training pool's foundation), unless the cache holds this (method,
+    config, data, code of ``packages``). The entry is ``<key>.pt``: ``{"artefact", "history"}``
+    saved by ``torch.save`` and loaded weights-only, written to a temporary file then renamed."""
+    folder = cache_dir()
+    if folder is None:
+        return train()
+    path = folder / f"{cache_key(method, config, crops, packages)}.pt"
+    if path.is_file():
+        try:
+            entry = torch.load(path, map_location="cpu", weights_only=True)
+            log.info("model cache: %s loaded from %s (same configuration, data and code; no training)", method, path)
+            return entry["artefact"], {k: [tuple(x) for x in v] for k, v in entry["history"].items()}
+        except Exception as exc:
+            log.warning("model cache: entry %s unreadable (%s); training again", path, exc)
+    artefact, history = train()
+    from cellbench.hooks import secondary_rank
+
+    if not secondary_rank():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            torch.save({"artefact": artefact, "history": {k: [list(map(float, x)) for x in v]
+                                                          for k, v in history.items()}}, tmp)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        log.info("model cache: %s stored as %s", method, path)
+    return artefact, history

@@ -15,8 +15,19 @@ def _config(params: dict) -> CodaConfig:
     return CodaConfig.from_params(params, "domain_adaptation")
 
 
-def run_domain_adaptation(crops: Crops, params: dict):
-    """Every method on every source and target, the granularity study, CKA and class tokens."""
+def pretrain_pool(params: dict):
+    """The pre-training pool's foundation (``pool``; cached), or an empty artefact when it is off."""
+    from cellbench.adaptation.pool import pool_foundation
+    from cellbench.training import resolve_device
+
+    config = _config(params)
+    artefact, history = pool_foundation(config, resolve_device(config.device))
+    return artefact, metric_histories("da/pool/dino", history) if history else {}
+
+
+def run_domain_adaptation(crops: Crops, pool: dict, params: dict):
+    """Every method on every source and target (from the pool's foundation, if any), the
+    granularity study, CKA and class tokens."""
     import torch
 
     from cellbench.adaptation.experiment import run_experiment
@@ -25,7 +36,7 @@ def run_domain_adaptation(crops: Crops, params: dict):
     config = _config(params)
     if config.threads:
         torch.set_num_threads(config.threads)
-    *tables, artefact, histories = run_experiment(crops, config, resolve_device(config.device))
+    *tables, artefact, histories = run_experiment(crops, config, resolve_device(config.device), pool["state_dict"] or None)
     flat = {k: v for name, h in histories.items() for k, v in metric_histories(f"da/{name}", h).items()}
     return (*tables, artefact, flat)
 
