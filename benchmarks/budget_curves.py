@@ -240,7 +240,12 @@ def adaptation(args) -> None:
     if args.start == "pool":
         pooled = CodaConfig.from_params({**params, "pool": env_params("domain_adaptation", "workstation")["pool"]},
                                         "domain_adaptation")
-        artefact, history = pool_foundation(pooled, torch.device("cpu"))
+        before = os.environ["CELLBENCH_MODEL_CACHE"]
+        os.environ["CELLBENCH_MODEL_CACHE"] = str(ROOT / "data/06_models/cache")  # the pool: once, across runs
+        try:
+            artefact, history = pool_foundation(pooled, torch.device("cpu"))
+        finally:
+            os.environ["CELLBENCH_MODEL_CACHE"] = before
         foundation = artefact["state_dict"]
         pool_flops = float(history["flops"][-1][1]) if history.get("flops") else np.nan
         print(f"pool foundation: {artefact['pool']}, {pool_flops:.3g} FLOPs", flush=True)
