@@ -7,6 +7,11 @@ source encoder, conv1..conv5 maxima; VGG16: conv3_3..conv4_2 maxima) on 64 x 64 
 one optimiser step per batch with the method's loss, steady state after warm-up.
 ``--formats channels_last,contiguous`` measures both memory formats in one run (the library
 uses channels-last on every device; ``contiguous`` is plain NCHW, what the CPU used before).
+
+    python benchmarks/bench_models.py --embed-batches 32,64,128,256,512 --widths 0.25 --rounds 3
+
+sweeps the inference batch size alone (embedding only, the batch sizes interleaved in each of
+``--rounds`` rounds, the best round kept): it chose the ``embed_batch_size`` defaults in conf/base.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ def timed(fn, reps: int, warmup: int = 2) -> float:
 
 
 def bench(name: str, model: torch.nn.Module, device, batch: int, reps: int, width: float,
-          fmt: str = "channels_last") -> list[dict]:
+          fmt: str = "channels_last", train: bool = True) -> list[dict]:
     if fmt == "channels_last":
         model, place = prepare_model(model, device), (lambda t: to_device(t, device))
     elif fmt == "contiguous":
@@ -67,7 +72,7 @@ def bench(name: str, model: torch.nn.Module, device, batch: int, reps: int, widt
                     model.embed(x)
         rows.append({"model": name, "width": width, "mode": "embed", "batch": batch, "memory_format": fmt,
                      "cells_per_s": batch / timed(emb, reps)})
-    if name == "vgg16":
+    if name == "vgg16" or not train:
         return rows
     model.train()
     opt = torch.optim.Adam(model.parameters(), 1e-4)
@@ -98,9 +103,14 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--reps", type=int, default=4)
     ap.add_argument("--formats", default="channels_last")
+    ap.add_argument("--embed-batches", default=None, help="comma-separated inference batch sizes to sweep")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default="benchmarks/results/models.csv")
     args = ap.parse_args()
     device = resolve_device(args.device)
+    if args.embed_batches:
+        sweep_embed_batches(args, device)
+        return
     rows = []
     for fmt in args.formats.split(","):
         for w in (float(v) for v in args.widths.split(",")):
@@ -113,6 +123,31 @@ def main() -> None:
         rows += bench("vgg16", VGG16(), device, args.batch, args.reps, 1.0, fmt)
     table = pd.DataFrame(rows).assign(device=str(device), threads=torch.get_num_threads())
     print(table.to_string(index=False))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+
+
+def sweep_embed_batches(args, device) -> None:
+    """Embedding cells/s per inference batch size; each round measures every (model, batch size)
+    once, in turn, so that a slow spell of the host touches all of them alike."""
+    sizes = [int(v) for v in args.embed_batches.split(",")]
+    widths = [float(v) for v in args.widths.split(",")]
+    builds = {"deeploc": lambda w: DeepLoc(2, 7, w), "pci": lambda w: PairedCellInpainting(2, 1, 1, w),
+              "autoencoder": lambda w: ConvAutoencoder(2, w)}
+    rows = []
+    for r in range(args.rounds):
+        for w in widths:
+            for name, build in builds.items():
+                for b in sizes:
+                    torch.manual_seed(0)
+                    # at least ~512 cells per timing, so small batches are not timed on one call
+                    reps = max(args.reps, -(-512 // b))
+                    row = bench(name, build(w), device, b, reps, w, "channels_last", train=False)[0]
+                    rows.append({**row, "round": r})
+                    print(row, flush=True)
+    table = pd.DataFrame(rows).assign(device=str(device), threads=torch.get_num_threads())
+    best = table.groupby(["model", "width", "batch"], as_index=False)["cells_per_s"].max()
+    print(best.pivot(index=["model", "width"], columns="batch", values="cells_per_s").round(0).to_string())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from cellbench.config import ConfigError
+from cellbench.models import DeepLoc
 from cellbench.representations.deeploc import DeepLocConfig, embed, predict, represent, train
 from cellbench.training import percentile_stretch
 
@@ -40,6 +41,18 @@ def test_represent_layers_match_predict(tiny):
     assert result.layers["fc2"]["Metadata_Validation"].sum() == 32
     assert result.artefact["config"]["input_size"] == 60 and result.artefact["classes"] == sorted(
         int(c) for c in set(tiny.metadata["Metadata_Label"]))
+
+
+def test_predict_does_not_depend_on_the_batch_size(tiny):
+    """The inference batch size is a speed setting only (conf/base uses 64, the papers' 1024)."""
+    torch.manual_seed(0)
+    model = DeepLoc(2, 7, 0.125, 60)
+    images = percentile_stretch(np.asarray(tiny.images[:70]))
+    p64, f64 = predict(model, images, CPU, 60, batch_size=64)
+    p7, f7 = predict(model, images, CPU, 60, batch_size=7)  # ragged last batch
+    np.testing.assert_allclose(p7, p64, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(f7, f64, rtol=1e-5, atol=1e-5)
+    assert p64.shape == (70, 7) and f64.shape[0] == 70
 
 
 def test_five_crop_average_by_hand():

@@ -66,9 +66,10 @@ class DeepLocConfig(NetworkConfig, CoosTrainingCells):
 
 @torch.no_grad()
 def predict(model: DeepLoc, images: np.ndarray, device: torch.device, crop: int,
-            batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+            batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """``(softmax averaged over the 5 test crops, fc2 features of the centre crop)`` of
-    preprocessed images."""
+    preprocessed images. On a CPU, batches of 32-64 embed 1.6-2.8x more cells/s than 256-512
+    (cache-resident activations; ``bench_models.py --embed-batches``, benchmarks/RESULTS.md)."""
     model.eval()
     probs, feats = [], []
     for start in range(0, len(images), batch_size):
@@ -126,7 +127,7 @@ def train(images: np.ndarray, labels: np.ndarray, config: DeepLocConfig, device:
         progress.update(step, float(loss.detach()))
         if step % config.eval_every == 0 or step == steps:
             with progress.counting("validation"):
-                probs, _ = predict(model, images[val_idx], device, crop)
+                probs, _ = predict(model, images[val_idx], device, crop, config.embed_batch_size)
             err = balanced_error(y_idx[val_idx], probs.argmax(1))
             history["val_balanced_error"].append((step, err))
             log.info("DeepLoc step %d: loss %.4f, validation balanced error %.4f", step, float(loss.detach()), err)
