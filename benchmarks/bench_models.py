@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from cellbench.models import VGG16, ConvAutoencoder, DeepLoc, PairedCellInpainting
+from cellbench.models import VGG16, ConvAutoencoder, DeepLoc, PairedCellInpainting, ResNet18, VAEPlus
 from cellbench.training import autocast, resolve_device
 from cellbench.training.augment import five_crops
 from cellbench.training.device import prepare_model, to_device
@@ -43,14 +43,14 @@ def timed(fn, reps: int, warmup: int = 2) -> float:
 
 
 def bench(name: str, model: torch.nn.Module, device, batch: int, reps: int, width: float,
-          fmt: str = "channels_last", train: bool = True) -> list[dict]:
+          fmt: str = "channels_last", train: bool = True, channels: int = 2, size: int = 64) -> list[dict]:
     if fmt == "channels_last":
         model, place = prepare_model(model, device), (lambda t: to_device(t, device))
     elif fmt == "contiguous":
         model, place = model.to(device), (lambda t: t.to(device))
     else:
         raise ValueError(f"--formats: unknown memory format {fmt!r}; expected channels_last or contiguous")
-    x = place(torch.randn(batch, 2, 64, 64))
+    x = place(torch.randn(batch, channels, size, size))
     rows = []
     model.eval()
     with torch.no_grad():
@@ -105,6 +105,7 @@ def main() -> None:
     ap.add_argument("--formats", default="channels_last")
     ap.add_argument("--embed-batches", default=None, help="comma-separated inference batch sizes to sweep")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--treatment", action="store_true", help="with --embed-batches: the screen's ResNet18 and VAE")
     ap.add_argument("--out", default="benchmarks/results/models.csv")
     args = ap.parse_args()
     device = resolve_device(args.device)
@@ -132,17 +133,22 @@ def sweep_embed_batches(args, device) -> None:
     once, in turn, so that a slow spell of the host touches all of them alike."""
     sizes = [int(v) for v in args.embed_batches.split(",")]
     widths = [float(v) for v in args.widths.split(",")]
-    builds = {"deeploc": lambda w: DeepLoc(2, 7, w), "pci": lambda w: PairedCellInpainting(2, 1, 1, w),
-              "autoencoder": lambda w: ConvAutoencoder(2, w)}
+    # (model, input channels, input size): the COOS networks on 2-channel 64-px crops; with
+    # --treatment the screen's ResNet18 (3 channels, 64 px) and VAE encoder (zero-padded to 68 px)
+    builds = {"deeploc": (lambda w: DeepLoc(2, 7, w), 2, 64), "pci": (lambda w: PairedCellInpainting(2, 1, 1, w), 2, 64),
+              "autoencoder": (lambda w: ConvAutoencoder(2, w), 2, 64)}
+    if args.treatment:
+        builds = {"resnet18": (lambda w: ResNet18(3, 10, w), 3, 64), "vae": (lambda w: VAEPlus(3, 256, False, w), 3, 68)}
     rows = []
     for r in range(args.rounds):
         for w in widths:
-            for name, build in builds.items():
+            for name, (build, channels, size) in builds.items():
                 for b in sizes:
                     torch.manual_seed(0)
                     # at least ~512 cells per timing, so small batches are not timed on one call
                     reps = max(args.reps, -(-512 // b))
-                    row = bench(name, build(w), device, b, reps, w, "channels_last", train=False)[0]
+                    row = bench(name, build(w), device, b, reps, w, "channels_last", train=False,
+                                channels=channels, size=size)[0]
                     rows.append({**row, "round": r})
                     print(row, flush=True)
     table = pd.DataFrame(rows).assign(device=str(device), threads=torch.get_num_threads())
