@@ -42,6 +42,15 @@ def timed(fn, reps: int, warmup: int = 2) -> float:
     return (time.perf_counter() - start) / reps
 
 
+# name -> (builder of a given width, input channels, input size): the COOS networks on 2-channel
+# 64-px crops; the screen's ResNet18 (3 channels) and VAE encoder (crops zero-padded to 68 px)
+COOS_MODELS = {"deeploc": (lambda w: DeepLoc(2, 7, w), 2, 64),
+               "pci": (lambda w: PairedCellInpainting(2, 1, 1, w), 2, 64),
+               "autoencoder": (lambda w: ConvAutoencoder(2, w), 2, 64)}
+TREATMENT_MODELS = {"resnet18": (lambda w: ResNet18(3, 10, w), 3, 64),
+                    "vae": (lambda w: VAEPlus(3, 256, False, w), 3, 68)}
+
+
 def bench(name: str, model: torch.nn.Module, device, batch: int, reps: int, width: float,
           fmt: str = "channels_last", train: bool = True, channels: int = 2, size: int = 64) -> list[dict]:
     if fmt == "channels_last":
@@ -106,8 +115,12 @@ def main() -> None:
     ap.add_argument("--embed-batches", default=None, help="comma-separated inference batch sizes to sweep")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--treatment", action="store_true", help="with --embed-batches: the screen's ResNet18 and VAE")
-    ap.add_argument("--out", default="benchmarks/results/models.csv")
+    ap.add_argument("--out", default=None, help="default: benchmarks/results/models.csv, or with "
+                    "--embed-batches embed_batch.csv / embed_batch_treatment.csv there")
     args = ap.parse_args()
+    if args.out is None:
+        name = ("embed_batch_treatment" if args.treatment else "embed_batch") if args.embed_batches else "models"
+        args.out = f"benchmarks/results/{name}.csv"
     device = resolve_device(args.device)
     if args.embed_batches:
         sweep_embed_batches(args, device)
@@ -115,10 +128,9 @@ def main() -> None:
     rows = []
     for fmt in args.formats.split(","):
         for w in (float(v) for v in args.widths.split(",")):
-            for name, build in (("deeploc", lambda: DeepLoc(2, 7, w)), ("pci", lambda: PairedCellInpainting(2, 1, 1, w)),
-                                ("autoencoder", lambda: ConvAutoencoder(2, w))):
+            for name, (build, _, _) in COOS_MODELS.items():
                 torch.manual_seed(0)
-                rows += bench(name, build(), device, args.batch, args.reps, w, fmt)
+                rows += bench(name, build(w), device, args.batch, args.reps, w, fmt)
                 print(rows[-2:], flush=True)
         torch.manual_seed(0)
         rows += bench("vgg16", VGG16(), device, args.batch, args.reps, 1.0, fmt)
@@ -133,12 +145,7 @@ def sweep_embed_batches(args, device) -> None:
     once, in turn, so that a slow spell of the host touches all of them alike."""
     sizes = [int(v) for v in args.embed_batches.split(",")]
     widths = [float(v) for v in args.widths.split(",")]
-    # (model, input channels, input size): the COOS networks on 2-channel 64-px crops; with
-    # --treatment the screen's ResNet18 (3 channels, 64 px) and VAE encoder (zero-padded to 68 px)
-    builds = {"deeploc": (lambda w: DeepLoc(2, 7, w), 2, 64), "pci": (lambda w: PairedCellInpainting(2, 1, 1, w), 2, 64),
-              "autoencoder": (lambda w: ConvAutoencoder(2, w), 2, 64)}
-    if args.treatment:
-        builds = {"resnet18": (lambda w: ResNet18(3, 10, w), 3, 64), "vae": (lambda w: VAEPlus(3, 256, False, w), 3, 68)}
+    builds = TREATMENT_MODELS if args.treatment else COOS_MODELS
     rows = []
     for r in range(args.rounds):
         for w in widths:
