@@ -145,7 +145,20 @@ def _moa_matching(table, name: str):
     prof = {**params["profiling"], "variants": {v: params["profiling"]["variants"][v] for v in TREATMENT_VARIANTS},
             "integration": {**params["profiling"]["integration"], "batches": []}}
     res = profile_variants(wells, ProfilingConfig.from_params(prof, "treatments.profiling"))
-    return res.table[["variant", "nsc", "nscb", "map_moa"]].assign(features=name)
+    return res.table[["variant", "nsc", "nscb", "nsc_n", "nscb_n", "map_moa"]].assign(features=name)
+
+
+def screen_of(meta) -> dict:
+    """What a treatment crop store holds (the study's rows carry it: the store is whatever the last
+    ``treatment_profiling`` run wrote, conf/base's BBBC021-like design or ``--env jump``'s)."""
+    return {"cells": len(meta), "sources": int(meta["Metadata_Source"].nunique()),
+            "batches": int(meta["Metadata_Batch"].nunique()), "plates": int(meta["Metadata_Plate"].nunique())}
+
+
+def screen_label(screen: dict) -> str:
+    kind = "JUMP-like, several sources" if screen["sources"] > 1 else "BBBC021-like, one source"
+    return (f"simulated {kind}: {screen['cells']:,} cells, {screen['sources']} source(s), "
+            f"{screen['batches']} batches, {screen['plates']} plates")
 
 
 def treatment(args) -> None:
@@ -166,14 +179,21 @@ def treatment(args) -> None:
     meta = crops.metadata.reset_index(drop=True)
     params = base_params("treatments")
     seeds = [int(s) for s in args.seeds.split(",")]
+    screen = screen_of(meta)
     out, rows, done = _resume(args, "method")
-    print(host_line(), f"{len(meta)} cells", flush=True)
+    if rows:
+        had = {k: sorted(rows[0][k].unique().tolist()) if k in rows[0] else None for k in screen}
+        if any(v != [screen[k]] for k, v in had.items()):
+            raise SystemExit(f"--resume: {out} was scored on another screen ({had}) than {args.crops} ({screen}); "
+                             "give another --out")
+    print(host_line(), screen_label(screen), flush=True)
     if ("texture", 0) not in done:
         t = time.process_time()
         layers = run("treatment_texture", crops, params["texture"], "treatments.texture").layers
         table = next(iter(layers.values()))
         rows.append(_moa_matching(table, "texture").assign(method="texture", seed=0, steps=0, samples=0, flops=0.0,
-                                                            cpu_seconds=time.process_time() - t, wall_seconds=np.nan))
+                                                            cpu_seconds=time.process_time() - t, wall_seconds=np.nan,
+                                                            **screen))
         pd.concat(rows).to_csv(out, index=False)
     for seed in seeds:
         for method in args.methods.split(","):
@@ -198,7 +218,7 @@ def treatment(args) -> None:
                 table = pd.concat([meta, feats.set_axis(cols, axis=1)], axis=1)
                 rows.append(_moa_matching(table, method).assign(
                     method=method, seed=seed, steps=snap["step"], samples=snap["step"] * int(p["batch_size"]),
-                    flops=snap["flops"], cpu_seconds=snap["cpu_seconds"], wall_seconds=snap["wall_seconds"]))
+                    flops=snap["flops"], cpu_seconds=snap["cpu_seconds"], wall_seconds=snap["wall_seconds"], **screen))
                 print(f"  {method} seed {seed} step {snap['step']}: " + ", ".join(
                     f"{r.variant} NSC {100 * r.nsc:.1f} NSCB {100 * r.nscb:.1f}" for r in rows[-1].itertuples()), flush=True)
             pd.concat(rows).to_csv(out, index=False)  # after every network: a killed run keeps what it has
@@ -440,10 +460,11 @@ def plot_treatment(args) -> None:
             if c == 0:
                 ax.set_ylabel(f"{metric.upper()} (%), {names[variant]}")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle("Treatment-screen budget curves (simulated BBBC021-like screen; 1-NN MoA matching of treatment "
-                 f"profiles; mean ± SD over seeds; dotted: power law of 100 - score through the {FIT_POINTS} largest "
-                 "budgets)", fontsize=10)
-    fig.tight_layout()
+    where = screen_label(df.iloc[0][["cells", "sources", "batches", "plates"]].to_dict()) if "cells" in df else "simulated screen"
+    fig.suptitle(f"Treatment-screen budget curves ({where}; {int(df.nscb_n.max()) if 'nscb_n' in df else '?'} treatments; "
+                 "1-NN MoA matching of treatment profiles;\nmean ± SD over seeds; dotted: power law of 100 - score "
+                 f"through the {FIT_POINTS} largest budgets)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.975))  # room for the two-line title
     _save(fig, summary, args)
 
 
