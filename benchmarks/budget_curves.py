@@ -148,11 +148,14 @@ def _moa_matching(table, name: str):
     return res.table[["variant", "nsc", "nscb", "nsc_n", "nscb_n", "map_moa"]].assign(features=name)
 
 
+SCREEN_KEYS = ("cells", "sources", "batches", "plates")  # the columns screen_of adds to every study row
+
+
 def screen_of(meta) -> dict:
     """What a treatment crop store holds (the study's rows carry it: the store is whatever the last
     ``treatment_profiling`` run wrote, conf/base's BBBC021-like design or ``--env jump``'s)."""
-    return {"cells": len(meta), "sources": int(meta["Metadata_Source"].nunique()),
-            "batches": int(meta["Metadata_Batch"].nunique()), "plates": int(meta["Metadata_Plate"].nunique())}
+    counts = [len(meta), *(int(meta[c].nunique()) for c in ("Metadata_Source", "Metadata_Batch", "Metadata_Plate"))]
+    return dict(zip(SCREEN_KEYS, counts))
 
 
 def screen_label(screen: dict) -> str:
@@ -460,7 +463,7 @@ def plot_treatment(args) -> None:
             if c == 0:
                 ax.set_ylabel(f"{metric.upper()} (%), {names[variant]}")
     axes[0, 0].legend(fontsize=8)
-    where = screen_label(df.iloc[0][["cells", "sources", "batches", "plates"]].to_dict()) if "cells" in df else "simulated screen"
+    where = screen_label(df.iloc[0][list(SCREEN_KEYS)].to_dict()) if "cells" in df else "simulated screen"
     fig.suptitle(f"Treatment-screen budget curves ({where}; {int(df.nscb_n.max()) if 'nscb_n' in df else '?'} treatments; "
                  "1-NN MoA matching of treatment profiles;\nmean ± SD over seeds; dotted: power law of 100 - score "
                  f"through the {FIT_POINTS} largest budgets)", fontsize=10)
