@@ -61,15 +61,35 @@ def _score(table, method: str, layer: str, classifiers: dict):
 
 
 def _resume(args, *keys: str):
-    """``(out path, [rows already in it], {(*keys, seed) done})``: with ``--resume`` the networks (or
-    budgets) already in ``--out`` are kept and not run again; without it, an empty start."""
+    """``(out path, [rows already in it], {(*keys, seed): budgets done})``: with ``--resume`` the
+    networks (or budgets) already in ``--out`` are kept and not run again; without it, an empty start.
+    The budgets done are the ``steps`` of a network's rows (empty where the CSV has no such column)."""
     import pandas as pd
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = [pd.read_csv(out)] if out.is_file() and args.resume else []
-    done = set() if not rows else set(map(tuple, rows[0][[*keys, "seed"]].drop_duplicates().to_numpy()))
+    done: dict = {}
+    if rows:
+        for key, group in rows[0].groupby([*keys, "seed"], sort=False):
+            done[tuple(key)] = set(group["steps"].astype(int)) if "steps" in group else set()
     return out, rows, done
+
+
+def _budgets_to_train(done: dict, key: tuple, wanted: list[int]) -> list[int]:
+    """The snapshot budgets a network must be trained for: ``[]`` where ``--out`` already has every
+    wanted budget of it; else the wanted ones together with those it has, so that extending a study
+    (``--budgets 1000,3000,10000`` after ``100,...,3000``) trains the network once to the largest and
+    re-scores the smaller budgets too: a snapshot at step k is the k-step run, bit for bit (the loops'
+    schedules do not depend on the total number of steps; ``tests/test_budget_curves_screen.py``)."""
+    had = done.get(key, set())
+    return [] if set(wanted) <= had else sorted(set(wanted) | had)
+
+
+def _drop_network(rows: list, method: str, seed: int) -> None:
+    """Remove one network's rows from the resumed CSV (``rows[0]``) before its re-run's rows go in."""
+    if rows and "method" in rows[0]:
+        rows[0] = rows[0][~((rows[0]["method"] == method) & (rows[0]["seed"] == seed))]
 
 
 def coos(args) -> None:
@@ -82,7 +102,7 @@ def coos(args) -> None:
     from cellbench.training.loops import capture_snapshots
 
     crops = CropStoreDataset(args.crops).load()
-    budgets = sorted(int(b) for b in args.budgets.split(","))
+    wanted = sorted(int(b) for b in args.budgets.split(","))
     seeds = [int(s) for s in args.seeds.split(",")]
     classifiers = {k: base_params("evaluation")["classifiers"][k] for k in ("knn", "l1_logreg")}
     classifiers_e2e = {**classifiers, "end_to_end": {}}
@@ -97,8 +117,10 @@ def coos(args) -> None:
         pd.concat(rows).to_csv(out, index=False)
     for seed in seeds:
         for method in args.methods.split(","):
-            if (method, seed) in done:
+            budgets = _budgets_to_train(done, (method, seed), wanted)
+            if not budgets:
                 continue
+            _drop_network(rows, method, seed)
             _, prefixes = COOS_METHODS[method]
             params = {**base_params("representation")[method], "steps": budgets[-1], "seed": seed, "device": "cpu"}
             start = time.perf_counter()
@@ -200,10 +222,12 @@ def treatment(args) -> None:
         pd.concat(rows).to_csv(out, index=False)
     for seed in seeds:
         for method in args.methods.split(","):
-            if (method, seed) in done:
-                continue
             group = TREATMENT_METHODS[method]
-            budgets = sorted(int(b) for b in (args.budgets_vae if group == "vae" else args.budgets).split(","))
+            wanted = sorted(int(b) for b in (args.budgets_vae if group == "vae" else args.budgets).split(","))
+            budgets = _budgets_to_train(done, (method, seed), wanted)
+            if not budgets:
+                continue
+            _drop_network(rows, method, seed)
             p = {**params[group][method], "steps": budgets[-1], "seed": seed, "device": "cpu"}
             start = time.perf_counter()
             with capture_snapshots(budgets) as snaps:
@@ -552,7 +576,9 @@ def main() -> None:
                     help="adaptation study: foundations from scratch or from the pre-training pool (conf/workstation)")
     ap.add_argument("--methods", default=None)
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
-    ap.add_argument("--resume", action="store_true", help="keep the networks already in --out")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the networks already in --out; one that lacks some of --budgets is trained again, "
+                         "once, to the largest of its old and new budgets, and its rows replaced")
     ap.add_argument("--out", default=None, help="default: benchmarks/results/budget_<study>.csv")
     ap.add_argument("--figure", default=None, help="default: docs/figures/budget_<study>.png")
     args = ap.parse_args()

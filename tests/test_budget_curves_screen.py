@@ -53,3 +53,22 @@ def test_resume_refuses_rows_of_another_screen(budget_curves, tmp_path):
     with pytest.raises(SystemExit, match="another screen.*give another --out"):
         budget_curves.treatment(args)
     assert pd.read_csv(out).cells.tolist() == [12960]  # the CSV is left as it was
+
+
+def test_resume_extends_a_network_to_new_budgets(budget_curves, tmp_path):
+    """``--resume --budgets ...,10000`` after a study to 3,000 trains each network once more, to the
+    largest budget, with snapshots at every budget it had and is asked for; its old rows go."""
+    out = tmp_path / "budget_treatment.csv"
+    steps = [100, 300, 1000, 3000]
+    pd.DataFrame({"method": ["texture"] + ["resnet_plain"] * 4 + ["resnet_mixup"] * 4, "seed": 0,
+                  "steps": [0] + steps + steps, "nscb": np.arange(9.0)}).to_csv(out, index=False)
+    args = argparse.Namespace(out=str(out), resume=True)
+    _, rows, done = budget_curves._resume(args, "method")
+    assert done[("resnet_plain", 0)] == set(steps) and done[("texture", 0)] == {0}
+    assert budget_curves._budgets_to_train(done, ("resnet_plain", 0), [1000, 3000]) == []  # nothing new
+    assert budget_curves._budgets_to_train(done, ("resnet_plain", 0), [3000, 10000]) == steps + [10000]
+    assert budget_curves._budgets_to_train(done, ("resnet_plain", 1), [3000, 10000]) == [3000, 10000]  # new seed
+    budget_curves._drop_network(rows, "resnet_plain", 0)
+    assert rows[0].method.tolist() == ["texture"] + ["resnet_mixup"] * 4
+    fresh = argparse.Namespace(out=str(out), resume=False)
+    assert budget_curves._resume(fresh, "method")[2] == {}
