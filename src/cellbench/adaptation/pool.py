@@ -120,10 +120,18 @@ def pool_foundation(config, device) -> tuple[dict, dict]:
         log.info("pool: none (domain_adaptation.pool is null); the foundation starts from %s",
                  config.dino.pretrained or "scratch")
         return NO_POOL, {}
+    crops = pool_crops(config.pool)
+    return cached_artefact("pool_dino", pool_cache_key(config), crops,
+                           lambda: pretrain_on_pool(crops, config.pool, config.dino, device),
+                           CODE_PACKAGES + ("adaptation",))
+
+
+def pool_cache_key(config) -> dict:
+    """The model-cache key of the pool's foundation: the pool's settings and the DINO settings its
+    pre-training reads (``domain_adaptation.dino`` under ``pool.dino``), without the experiment's
+    ``dino.mae`` / ``dino.ttt`` (the TTT foundation's, never read by DINO). Session 16 found a
+    workstation run pre-training the pool again because only ``dino.mae.steps`` had changed."""
     from cellbench.representations.coda import dino_overridden
 
-    crops = pool_crops(config.pool)  # the key: the pre-training's own settings, not the experiment's step counts
-    settings = dino_overridden(config.dino, config.pool.dino, "domain_adaptation.pool.dino")
-    key = {"pool": config.pool.to_dict(), "dino": settings.to_dict()}
-    return cached_artefact("pool_dino", key, crops, lambda: pretrain_on_pool(crops, config.pool, config.dino, device),
-                           CODE_PACKAGES + ("adaptation",))
+    settings = dino_overridden(config.dino, config.pool.dino, "domain_adaptation.pool.dino").to_dict()
+    return {"pool": config.pool.to_dict(), "dino": {k: v for k, v in settings.items() if k not in ("mae", "ttt")}}
