@@ -142,7 +142,7 @@ def domain_adaptation_report(results: pd.DataFrame, granularity: pd.DataFrame, c
     gaps = pd.concat({m: gap_table(summary, m) for m in ("accuracy", "macro_f1")}, axis=1)
     gaps.columns = [f"{m}_{k}" for m, k in gaps.columns]
     md = ["# Domain adaptation: source x target", "",
-          f"Seeds: {sorted(results['seed'].unique())}; per-image scores on every image of the target "
+          f"Seeds: {sorted(int(s) for s in results['seed'].unique())}; per-image scores on every image of the target "
           "(the diagonal: the in-source held-out plate).", "",
           "## In-source vs out-of-source (mean of the matrix cells, %)", "",
           frame_markdown(100 * gaps), "", "## Accuracy", "", matrix_markdown(summary, "accuracy"),
