@@ -241,3 +241,11 @@ def test_profiling_tables_markdown_mean_sd_over_seeds():
     md = profiling_tables_markdown(pd.DataFrame(rows), {"Mean": ["mean", "v"], "Other": ["mean_sd", "v"]})
     assert "| ae | 80.0 ± 14.1 | - |" in md  # NSC mean ± SD over the two seeds; no mean_sd rows
     assert "| ae | 8 | 80.0 | 70.0 | -10.0 |" in md  # Table 2 layout: dim, NSC, NSCB, drop
+
+
+def test_report_names_its_seeds_as_plain_integers():
+    """The report's header read ``Seeds: [np.int64(0)]`` once the seeds came from a Parquet table."""
+    from cellbench.reporting.adaptation import seeds_line
+    results = pd.DataFrame({"seed": np.array([1, 0, 1], dtype=np.int64)})
+    line = seeds_line(results)
+    assert line.startswith("Seeds: [0, 1];") and "np.int64" not in line

@@ -128,6 +128,13 @@ def umap_figure(embeddings: pd.DataFrame, label: str, source: str, seed: int = 0
     return fig
 
 
+def seeds_line(results: pd.DataFrame) -> str:
+    """The report's first line: the seeds as plain integers (not ``np.int64(0)``, as a Parquet
+    table's seeds once printed) and what the scores are."""
+    return (f"Seeds: {sorted(int(s) for s in results['seed'].unique())}; per-image scores on every image of the "
+            "target (the diagonal: the in-source held-out plate).")
+
+
 def domain_adaptation_report(results: pd.DataFrame, granularity: pd.DataFrame, cka: pd.DataFrame):
     """``(summary, Markdown, matrix heat map, granularity figure, CKA figure, MLflow metrics)``:
     means and SDs over seeds, the in-source / out-of-source gaps, the matrices and the studies.
@@ -141,9 +148,7 @@ def domain_adaptation_report(results: pd.DataFrame, granularity: pd.DataFrame, c
     summary = summarise(results)
     gaps = pd.concat({m: gap_table(summary, m) for m in ("accuracy", "macro_f1")}, axis=1)
     gaps.columns = [f"{m}_{k}" for m, k in gaps.columns]
-    md = ["# Domain adaptation: source x target", "",
-          f"Seeds: {sorted(int(s) for s in results['seed'].unique())}; per-image scores on every image of the target "
-          "(the diagonal: the in-source held-out plate).", "",
+    md = ["# Domain adaptation: source x target", "", seeds_line(results), "",
           "## In-source vs out-of-source (mean of the matrix cells, %)", "",
           frame_markdown(100 * gaps), "", "## Accuracy", "", matrix_markdown(summary, "accuracy"),
           "## Macro-F1", "", matrix_markdown(summary, "macro_f1")]
