@@ -267,18 +267,24 @@ def adaptation(args) -> None:
 
     ``--start pool``: every foundation (and the supervised ViT) starts from the generic pre-training
     pool's foundation of ``conf/workstation`` (pre-trained once, model cache), as the seed's start
-    from ImageNet; its pre-training compute is reported apart (``pool_flops``), not in each method's."""
+    from ImageNet; its pre-training compute is reported apart (``pool_flops``), not in each method's.
+
+    ``--methods`` (e.g. ``supervised,dual_dino,oda``): only the models those methods need are
+    trained, each exactly as in the full run (``run_experiment(methods=...)``, tested), so a larger
+    factor can be measured for one comparison at a fraction of the cost; ``run_methods`` records
+    which ran (``run_wall_seconds`` is that subset's)."""
     import numpy as np
     import pandas as pd
     import torch
     from _conf import base_params, env_params
 
-    from cellbench.adaptation.experiment import run_experiment
+    from cellbench.adaptation.experiment import chosen_methods, run_experiment
     from cellbench.adaptation.pool import pool_foundation
     from cellbench.ingest.sources import IngestionConfig, ingest
     from cellbench.representations.coda import CodaConfig
 
     params = base_params("domain_adaptation")
+    methods = chosen_methods(args.methods.split(",") if args.methods else None)  # checked before any work
     crops = ingest(IngestionConfig.from_params(params["ingestion"], "domain_adaptation.ingestion")).materialize()
     factors = sorted(float(f) for f in args.factors.split(","))
     out, rows, done = _resume(args, "start", "factor")
@@ -309,7 +315,7 @@ def adaptation(args) -> None:
                  "granularity": {**params["granularity"], "levels": []}}
             start, cpu = time.perf_counter(), time.process_time()
             results, *_, hist = run_experiment(crops, CodaConfig.from_params(p, "domain_adaptation"), torch.device("cpu"),
-                                               foundation)
+                                               foundation, methods)
             wall = time.perf_counter() - start
             prefix = f"seed{seed}/{args.source}"
 
@@ -335,7 +341,8 @@ def adaptation(args) -> None:
                     "out_of_source_probe_accuracy": float(outs.probe_accuracy.mean()),
                     "pool_flops": pool_flops,
                     "flops": compute(method, "flops"), "cpu_seconds": compute(method, "cpu_seconds"),
-                    "run_wall_seconds": wall, "run_cpu_seconds": time.process_time() - cpu}]))
+                    "run_wall_seconds": wall, "run_cpu_seconds": time.process_time() - cpu,
+                    "run_methods": ",".join(chosen_methods(methods))}]))
             last = pd.concat(rows[-len(results.method.unique()):])
             print(f"{args.start} factor {f} seed {seed}: {wall:.0f} s; out-of-source accuracy " + ", ".join(
                 f"{r.method} {100 * r.out_of_source_accuracy:.1f}" for r in last.itertuples()), flush=True)
@@ -574,7 +581,9 @@ def main() -> None:
     ap.add_argument("--source", default="source_1", help="adaptation study: the training source")
     ap.add_argument("--start", choices=["scratch", "pool"], default="scratch",
                     help="adaptation study: foundations from scratch or from the pre-training pool (conf/workstation)")
-    ap.add_argument("--methods", default=None)
+    ap.add_argument("--methods", default=None,
+                    help="default: every method of the study; adaptation: e.g. supervised,dual_dino,oda trains only "
+                         "the models those need, each as in the full run")
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
     ap.add_argument("--resume", action="store_true",
                     help="keep the networks already in --out; one that lacks some of --budgets is trained again, "
@@ -586,7 +595,7 @@ def main() -> None:
     coos_study = study == "coos"
     args.crops = args.crops or f"data/02_intermediate/{'coos' if coos_study else study}_crops"
     args.budgets = args.budgets or ("30,100,300,1000" if coos_study else "100,300,1000,3000")
-    args.methods = args.methods or ("deeploc,pci,autoencoder" if coos_study else ",".join(TREATMENT_METHODS))
+    args.methods = args.methods or {"coos": "deeploc,pci,autoencoder", "treatment": ",".join(TREATMENT_METHODS)}.get(study)
     args.out = args.out or f"benchmarks/results/budget_{study}.csv"
     args.figure = args.figure or f"docs/figures/budget_{study}.png"
     import logging

@@ -249,3 +249,41 @@ def test_report_names_its_seeds_as_plain_integers():
     results = pd.DataFrame({"seed": np.array([1, 0, 1], dtype=np.int64)})
     line = seeds_line(results)
     assert line.startswith("Seeds: [0, 1];") and "np.int64" not in line
+
+
+def test_a_subset_of_methods_trains_what_it_needs_and_scores_as_the_full_run():
+    """``run_experiment(methods=...)`` (the budget study's ``--methods``): only the models the chosen
+    methods need are trained, each exactly as in the full run, so the subset's scores are the full
+    run's; an unknown method is an error naming the known ones."""
+    from cellbench.adaptation.experiment import chosen_methods, models_needed, run_experiment
+    from cellbench.ingest.sources import IngestionConfig, ingest
+
+    assert models_needed(["oda"]) == {"dual_dino"} and models_needed(["ttt", "coda"]) == {"dual_mae", "dual_cb"}
+    assert chosen_methods(["coda", "supervised"]) == ("supervised", "coda")  # the report's order
+    with pytest.raises(ValueError, match=r"\['odaa'\] chosen; expected one or more of \['supervised'"):
+        chosen_methods(["supervised", "odaa"])
+    with pytest.raises(ValueError, match="none chosen"):
+        chosen_methods([])
+    vit = {"image_size": 16, "patch_size": 8, "dim": 16, "depth": 1, "heads": 2, "drop_path": 0.1}
+    config = coda(ingestion={"simulation": {"n_sources": 2, "cells_per_well": 2, "compounds_per_moa": 2,
+                                            "moas": ["Actin disruptors", "DNA damage", "Eg5 inhibitors"]}},
+                  seeds=[0], train_sources=["source_1"], targets=None,
+                  dino={"vit": vit, "head": {"out_dim": 16, "hidden": 16, "bottleneck": 8}, "global_size": 16,
+                        "local_size": 8, "n_local": 2, "steps": 3, "batch_size": 16,
+                        "mae": {"steps": 2, "decoder_dim": 8}, "ttt": {"steps": 1, "batch_size": 32}},
+                  classifier={"global_size": 16, "steps": 3, "batch_size": 16, "eval_every": 3},
+                  adapt={"steps": 2}, granularity={"source": "source_1", "target": "source_2", "levels": ["source"]},
+                  cka_cells=32)
+    crops = ingest(config.ingestion).materialize()
+    full, gran_full, *_ = run_experiment(crops, config, torch.device("cpu"))
+    part, gran_part, cka, tokens, artefact, hist = run_experiment(crops, config, torch.device("cpu"),
+                                                                  methods=["oda", "supervised"])
+    assert set(part.method) == {"supervised", "oda"} and set(gran_part.method) == {"oda"} and tokens.empty
+    assert set(cka.method) == {"oda"} and not any("/cb_pretrain" in k or "/mae_pretrain" in k for k in hist)
+    assert not any("/dual_cb/" in k or "/dual_mae/" in k for k in artefact["state_dict"])
+    key = ["method", "source", "target"]
+    merged = part.merge(full, on=key, suffixes=("", "_full"))
+    assert len(merged) == len(part) == 3  # supervised in source and on source_2, ODA on source_2
+    for col in ("accuracy", "macro_f1", "probe_accuracy"):
+        np.testing.assert_array_equal(merged[col].to_numpy(), merged[f"{col}_full"].to_numpy())
+    assert gran_part.accuracy.tolist() == gran_full[gran_full.method == "oda"].accuracy.tolist()

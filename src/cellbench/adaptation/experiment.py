@@ -38,6 +38,29 @@ from .pairs import CrossBatchSampler
 log = logging.getLogger(__name__)
 
 ADAPTED = {"oda": "dino", "coda": "cb"}  # adapted method -> the foundation / dual model it starts from
+METHODS = ("supervised", "dual_dino", "dual_cb", "ttt", "oda", "coda")
+
+
+def chosen_methods(methods=None) -> tuple[str, ...]:
+    """The methods to run, checked: ``None`` = all of :data:`METHODS`; an unknown name or an empty
+    choice is a ``ValueError`` listing the known ones."""
+    if methods is None:
+        return METHODS
+    methods = tuple(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"domain adaptation methods: {unknown or 'none'} chosen; expected one or more of {list(METHODS)}")
+    return tuple(m for m in METHODS if m in methods)
+
+
+def models_needed(methods) -> set[str]:
+    """The models :func:`train_source` trains for ``methods``: each method's own, and the dual model
+    an adapted method starts from (``oda`` needs ``dual_dino``, ``coda`` ``dual_cb``, ``ttt`` the MAE
+    dual model ``dual_mae``)."""
+    methods = chosen_methods(methods)
+    needed = {m for m in methods if m in ("supervised", "dual_dino", "dual_cb")}
+    needed |= {f"dual_{ADAPTED[m]}" for m in methods if m in ADAPTED}
+    return needed | ({"dual_mae"} if "ttt" in methods else set())
 
 
 def source_rows(meta: pd.DataFrame, column: str, source: str) -> np.ndarray:
@@ -83,26 +106,34 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, 
 
 
 def train_source(images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: str, params: CodaConfig, seed: int,
-                 device: torch.device, foundation: dict | None = None) -> tuple[dict, dict]:
-    """Every model of one training source: DINO and DINO-CB foundations, the MAE foundation, the three
-    dual models and the supervised ViT. The DINO foundations and the supervised ViT start from
-    ``foundation`` (a ViT state dict: the pre-training pool's) when given, else from
-    ``dino.pretrained`` or scratch. Returns ``(models, histories)``."""
+                 device: torch.device, foundation: dict | None = None, methods=None) -> tuple[dict, dict]:
+    """The models of one training source: DINO and DINO-CB foundations, the MAE foundation, the three
+    dual models and the supervised ViT (``methods``: only those :func:`models_needed` names). The
+    DINO foundations and the supervised ViT start from ``foundation`` (a ViT state dict: the
+    pre-training pool's) when given, else from ``dino.pretrained`` or scratch. Each model is
+    trained with the same seed whichever others are, so a subset's models equal the full run's.
+    Returns ``(models, histories)``."""
     cols, n_classes = params.columns, int(y.max()) + 1
+    needed = models_needed(methods)
     split = domain_splits(meta, source, cols)
     tr, va = split["train"], split["val"]
     dino, cls = params.dino, params.classifier
     models, hist = {"split": split}, {}
-    for kind, sampler in (("dino", None), ("cb", cross_batch_sampler(meta, tr, params))):
+    for kind in ("dino", "cb"):
+        if f"dual_{kind}" not in needed:
+            continue
+        sampler = cross_batch_sampler(meta, tr, params) if kind == "cb" else None
         state, hist[f"{kind}_pretrain"] = train_dino(images[tr], dino, seed, device, sampler=sampler, weights=foundation)
         models[f"state_{kind}"] = state
         dual = dual_model(state.teacher.backbone, n_classes, cls, seed)
         models[f"dual_{kind}"], hist[f"dual_{kind}"] = train_classifier(dual, images[tr], y[tr], images[va], y[va], cls, seed, device)
-    encoder, decoder, hist["mae_pretrain"] = train_mae(images[tr], dino, seed, device)
-    models["mae_decoder"] = decoder
-    models["dual_mae"], hist["dual_mae"] = train_classifier(dual_model(encoder, n_classes, cls, seed), images[tr], y[tr],
-                                                            images[va], y[va], cls, seed, device)
-    models["supervised"], hist["supervised"] = train_classifier(supervised_vit(dino, images.shape[1], n_classes, seed, foundation),
+    if "dual_mae" in needed:
+        encoder, decoder, hist["mae_pretrain"] = train_mae(images[tr], dino, seed, device)
+        models["mae_decoder"] = decoder
+        models["dual_mae"], hist["dual_mae"] = train_classifier(dual_model(encoder, n_classes, cls, seed), images[tr],
+                                                                y[tr], images[va], y[va], cls, seed, device)
+    if "supervised" in needed:
+        models["supervised"], hist["supervised"] = train_classifier(supervised_vit(dino, images.shape[1], n_classes, seed, foundation),
                                                                 images[tr], y[tr], images[va], y[va], cls, seed, device)
     return models, hist
 
@@ -119,9 +150,11 @@ def adapt_params(params: CodaConfig):
 
 
 def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: str, target: str,
-                  params: CodaConfig, seed: int, device: torch.device) -> tuple[list[dict], dict, dict]:
-    """Scores of every method for ``source -> target`` (``target == source``: the in-source test
-    plate, without ODA / CODA). Returns ``(rows, adapted models, adaptation histories)``."""
+                  params: CodaConfig, seed: int, device: torch.device, methods=None) -> tuple[list[dict], dict, dict]:
+    """Scores of every method (``methods``: those only; their models in ``models``) for ``source ->
+    target`` (``target == source``: the in-source test plate, without ODA / CODA). Returns
+    ``(rows, adapted models, adaptation histories)``."""
+    methods = chosen_methods(methods)
     n_classes = int(y.max()) + 1
     size = eval_size(params)
     if target == source:
@@ -129,14 +162,15 @@ def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.nd
     else:
         rows = source_rows(meta, params.columns.source, target)
     x, yt = images[rows], y[rows]
-    preds = {"supervised": predict(models["supervised"], x, size, device),
-             "dual_dino": predict(models["dual_dino"], x, size, device),
-             "dual_cb": predict(models["dual_cb"], x, size, device),
-             "ttt": ttt_mae_predict(models["dual_mae"], models["mae_decoder"], x, params.dino, seed, device)}
+    preds = {m: predict(models[m], x, size, device) for m in ("supervised", "dual_dino", "dual_cb") if m in methods}
+    if "ttt" in methods:
+        preds["ttt"] = ttt_mae_predict(models["dual_mae"], models["mae_decoder"], x, params.dino, seed, device)
     adapted, hist = {}, {}
     if target != source:
         adapt = adapt_params(params)
         for method, kind in ADAPTED.items():
+            if method not in methods:
+                continue
             t0 = time.perf_counter()
             sampler = cross_batch_sampler(meta, rows, params) if kind == "cb" else None
             adapted[method], _, hist[method] = adapt_dual(models[f"dual_{kind}"], models[f"state_{kind}"], x, adapt, seed,
@@ -146,9 +180,9 @@ def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.nd
     out = [{"seed": seed, "method": m, "source": source, "target": target, "n_images": len(rows),
             **scores(yt, p, n_classes)} for m, p in preds.items()]
     if target != source:  # what the features know of the target, apart from the source-trained head
-        extractors = {"supervised": models["supervised"], "dual_dino": models["dual_dino"].foundation,
-                      "dual_cb": models["dual_cb"].foundation,
-                      **{m: a.foundation for m, a in adapted.items()}}
+        extractors = {m: models[m] if m == "supervised" else models[m].foundation
+                      for m in ("supervised", "dual_dino", "dual_cb") if m in methods}
+        extractors.update({m: a.foundation for m, a in adapted.items()})
         plates = meta[params.columns.plate].astype(str).to_numpy()[rows]
         for row in out:
             net = extractors.get(row["method"])
@@ -179,10 +213,12 @@ def linear_probe(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, s
 
 
 def granularity_study(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.ndarray, source: str, target: str,
-                      params: CodaConfig, seed: int, device: torch.device, levels=GRANULARITIES) -> list[dict]:
-    """ODA and CODA adapted on the whole target source, per batch, per plate (each unit adapted and
-    scored on its own images; scores pooled over the target) and on one plate then scored on the
-    whole target."""
+                      params: CodaConfig, seed: int, device: torch.device, levels=GRANULARITIES,
+                      methods=None) -> list[dict]:
+    """ODA and CODA (those of ``methods``) adapted on the whole target source, per batch, per plate
+    (each unit adapted and scored on its own images; scores pooled over the target) and on one
+    plate then scored on the whole target."""
+    methods = chosen_methods(methods)
     for level in levels:  # all checked before any adaptation runs
         if level not in GRANULARITIES:
             raise ValueError(f"granularity level {level!r}; expected one of {list(GRANULARITIES)}")
@@ -198,6 +234,8 @@ def granularity_study(models: dict, images: np.ndarray, meta: pd.DataFrame, y: n
         if level == "one_plate":
             names = names[:1]
         for method, kind in ADAPTED.items():
+            if method not in methods:
+                continue
             pred = np.full(len(rows), -1)
             for name in names:
                 fit = rows[units == name]
@@ -261,17 +299,21 @@ def chosen_sources(meta: pd.DataFrame, config: CodaConfig, key: str) -> list[str
     return [str(s) for s in chosen]
 
 
-def run_experiment(crops: Crops, config: CodaConfig, device: torch.device, foundation: dict | None = None):
+def run_experiment(crops: Crops, config: CodaConfig, device: torch.device, foundation: dict | None = None,
+                   methods=None):
     """Train every method on every training source, score it on every target, adapt (ODA / CODA),
     run the granularity study on one pair, and measure CKA and class tokens before and after.
 
     ``foundation``: the ViT state dict every foundation and the supervised ViT start from (the
     pre-training pool's, :mod:`cellbench.adaptation.pool`); ``None``: ``dino.pretrained`` or scratch.
+    ``methods``: a subset of :data:`METHODS` (``None``: all), for studies that need only some (the
+    models those need are trained, each exactly as in the full run); the pipeline runs them all.
 
     Returns ``(per-seed results, granularity results, CKA table, class-token table, model artefact,
     {name: history})`` with history names ``seed<k>/<source>/<model>`` and
     ``seed<k>/<source>-to-<target>/<method>``.
     """
+    methods = chosen_methods(methods)
     images, meta, y, classes = labelled_cells(crops, config)
     sources, targets = chosen_sources(meta, config, "train_sources"), chosen_sources(meta, config, "targets")
     gran = config.granularity
@@ -284,12 +326,13 @@ def run_experiment(crops: Crops, config: CodaConfig, device: torch.device, found
     tokens = None
     for seed in config.seeds:
         for source in sources:
-            models, hist = train_source(images, meta, y, source, config, seed, device, foundation)
+            models, hist = train_source(images, meta, y, source, config, seed, device, foundation, methods)
             histories.update({f"seed{seed}/{source}/{name}": h for name, h in hist.items()})
-            for name in ("dual_dino", "dual_cb", "dual_mae", "supervised"):
+            for name in [n for n in ("dual_dino", "dual_cb", "dual_mae", "supervised") if n in models]:
                 state.update({f"seed{seed}/{source}/{name}/{k}": v for k, v in models[name].state_dict().items()})
             for target in targets:
-                rows, adapted, ahist = evaluate_pair(models, images, meta, y, source, target, config, seed, device)
+                rows, adapted, ahist = evaluate_pair(models, images, meta, y, source, target, config, seed, device,
+                                                     methods)
                 results += rows
                 histories.update({f"seed{seed}/{source}-to-{target}/{name}": h for name, h in ahist.items()})
                 if adapted:  # the same target cells for every adapted method
@@ -307,7 +350,7 @@ def run_experiment(crops: Crops, config: CodaConfig, device: torch.device, found
                 if source == pair[0] and target == (pair[1] or next(t for t in targets if t != source)):
                     if seed in (gran.seeds or (seed,)):
                         gran_rows += granularity_study(models, images, meta, y, source, target, config, seed, device,
-                                                       gran.levels)
+                                                       gran.levels, methods)
                     if tokens is None and "coda" in adapted:
                         tokens = class_token_table(models, adapted, images, meta, source, target, config, seed, device)
     artefact = {"model": "coda_experiment", "config": {"classes": classes, "vit": config.dino.vit.to_dict(),
