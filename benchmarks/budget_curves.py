@@ -382,6 +382,22 @@ def fit_crossing(x, y, target: float):
     return slope, intercept, cross
 
 
+def fit_points(args) -> None:
+    """``fit``: the power-law crossing (:func:`fit_crossing`) through points measured outside one
+    study's CSV (e.g. PCI's Test1 error at the study's budgets and in the workstation runs):
+    ``--points steps:error,...``, ``--target`` (Texture's error), ``--flops-per-step`` to print the
+    crossing in FLOPs too."""
+    pts = [tuple(float(v) for v in p.split(":")) for p in args.points.split(",")]
+    if len(pts) < 2 or any(len(p) != 2 for p in pts):
+        raise SystemExit(f"--points: expected two or more steps:error pairs, got {args.points!r}")
+    import math
+
+    x, y = zip(*pts)
+    slope, _, cross = fit_crossing(x, y, args.target)
+    flops = f" = {cross * args.flops_per_step:.2e} FLOPs" if args.flops_per_step and math.isfinite(cross) else ""
+    print(f"power law through {pts}: slope {slope:.3f}; reaches {args.target} at {cross:,.0f} steps{flops}")
+
+
 def _panel(ax, curves, tex: float, axis: str, fit: bool, higher_better: bool, summary: list, info: dict) -> None:
     """One panel: per curve (``{name: frame with steps, seed, <axis>, value}``) the mean ± SD over
     seeds against ``axis``; Texture's line; with ``fit``, the power law through the largest budgets
@@ -572,7 +588,10 @@ def plot_adaptation(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("study", choices=["coos", "plot-coos", "treatment", "plot-treatment", "adaptation",
-                                      "plot-adaptation"])
+                                      "plot-adaptation", "fit"])
+    ap.add_argument("--points", default=None, help="fit: steps:error pairs, e.g. 300:11.4,1000:9.5,4000:7.7")
+    ap.add_argument("--target", type=float, default=None, help="fit: the error to reach (Texture's)")
+    ap.add_argument("--flops-per-step", type=float, default=None, help="fit: training FLOPs per step")
     ap.add_argument("--crops", default=None, help="default: the pipeline's coos_crops / treatment_crops")
     ap.add_argument("--budgets", default=None, help="default: 30,100,300,1000 (coos), 100,300,1000,3000 (ResNet18)")
     ap.add_argument("--budgets-vae", default="30,100,300,1000", help="treatment study: AE / VAE / VAE+ steps")
@@ -591,6 +610,10 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="default: benchmarks/results/budget_<study>.csv")
     ap.add_argument("--figure", default=None, help="default: docs/figures/budget_<study>.png")
     args = ap.parse_args()
+    if args.study == "fit":
+        if args.points is None or args.target is None:
+            ap.error("fit needs --points and --target")
+        return fit_points(args)
     study = args.study.removeprefix("plot-")
     coos_study = study == "coos"
     args.crops = args.crops or f"data/02_intermediate/{'coos' if coos_study else study}_crops"
