@@ -342,7 +342,7 @@ def adaptation(args) -> None:
                     "pool_flops": pool_flops,
                     "flops": compute(method, "flops"), "cpu_seconds": compute(method, "cpu_seconds"),
                     "run_wall_seconds": wall, "run_cpu_seconds": time.process_time() - cpu,
-                    "run_methods": ",".join(chosen_methods(methods))}]))
+                    "run_methods": ",".join(methods)}]))
             last = pd.concat(rows[-len(results.method.unique()):])
             print(f"{args.start} factor {f} seed {seed}: {wall:.0f} s; out-of-source accuracy " + ", ".join(
                 f"{r.method} {100 * r.out_of_source_accuracy:.1f}" for r in last.itertuples()), flush=True)
@@ -387,11 +387,11 @@ def fit_points(args) -> None:
     study's CSV (e.g. PCI's Test1 error at the study's budgets and in the workstation runs):
     ``--points steps:error,...``, ``--target`` (Texture's error), ``--flops-per-step`` to print the
     crossing in FLOPs too."""
+    import math
+
     pts = [tuple(float(v) for v in p.split(":")) for p in args.points.split(",")]
     if len(pts) < 2 or any(len(p) != 2 for p in pts):
         raise SystemExit(f"--points: expected two or more steps:error pairs, got {args.points!r}")
-    import math
-
     x, y = zip(*pts)
     slope, _, cross = fit_crossing(x, y, args.target)
     flops = f" = {cross * args.flops_per_step:.2e} FLOPs" if args.flops_per_step and math.isfinite(cross) else ""

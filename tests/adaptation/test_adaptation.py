@@ -256,7 +256,7 @@ def test_a_subset_of_methods_trains_what_it_needs_and_scores_as_the_full_run():
     methods need are trained, each exactly as in the full run, so the subset's scores are the full
     run's; an unknown method is an error naming the known ones."""
     from cellbench.adaptation.experiment import chosen_methods, models_needed, run_experiment
-    from cellbench.ingest.sources import IngestionConfig, ingest
+    from cellbench.ingest.sources import ingest
 
     assert models_needed(["oda"]) == {"dual_dino"} and models_needed(["ttt", "coda"]) == {"dual_mae", "dual_cb"}
     assert chosen_methods(["coda", "supervised"]) == ("supervised", "coda")  # the report's order

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 ADAPTED = {"oda": "dino", "coda": "cb"}  # adapted method -> the foundation / dual model it starts from
 METHODS = ("supervised", "dual_dino", "dual_cb", "ttt", "oda", "coda")
+TRAINED = ("supervised", "dual_dino", "dual_cb")  # scored as trained on the source: the method is its model
 
 
 def chosen_methods(methods=None) -> tuple[str, ...]:
@@ -58,7 +59,7 @@ def models_needed(methods) -> set[str]:
     an adapted method starts from (``oda`` needs ``dual_dino``, ``coda`` ``dual_cb``, ``ttt`` the MAE
     dual model ``dual_mae``)."""
     methods = chosen_methods(methods)
-    needed = {m for m in methods if m in ("supervised", "dual_dino", "dual_cb")}
+    needed = {m for m in methods if m in TRAINED}
     needed |= {f"dual_{ADAPTED[m]}" for m in methods if m in ADAPTED}
     return needed | ({"dual_mae"} if "ttt" in methods else set())
 
@@ -162,7 +163,7 @@ def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.nd
     else:
         rows = source_rows(meta, params.columns.source, target)
     x, yt = images[rows], y[rows]
-    preds = {m: predict(models[m], x, size, device) for m in ("supervised", "dual_dino", "dual_cb") if m in methods}
+    preds = {m: predict(models[m], x, size, device) for m in TRAINED if m in methods}
     if "ttt" in methods:
         preds["ttt"] = ttt_mae_predict(models["dual_mae"], models["mae_decoder"], x, params.dino, seed, device)
     adapted, hist = {}, {}
@@ -181,7 +182,7 @@ def evaluate_pair(models: dict, images: np.ndarray, meta: pd.DataFrame, y: np.nd
             **scores(yt, p, n_classes)} for m, p in preds.items()]
     if target != source:  # what the features know of the target, apart from the source-trained head
         extractors = {m: models[m] if m == "supervised" else models[m].foundation
-                      for m in ("supervised", "dual_dino", "dual_cb") if m in methods}
+                      for m in TRAINED if m in methods}
         extractors.update({m: a.foundation for m, a in adapted.items()})
         plates = meta[params.columns.plate].astype(str).to_numpy()[rows]
         for row in out:
