@@ -3,6 +3,7 @@
     python benchmarks/budget_curves.py coos --budgets 30,100,300,1000 --seeds 0,1 \
         [--crops data/02_intermediate/coos_crops] [--threads 1]
     python benchmarks/budget_curves.py plot-coos      # docs/figures/budget_coos.png from the CSV
+    python benchmarks/budget_curves.py coos-runs      # + finished coos_benchmark runs, from MLflow
 
 **COOS study** (seed 000 / 002's comparison on the simulated default design, ``conf/base``
 settings except the step count and the training seed): DeepLoc (end-to-end and fc2), paired cell
@@ -146,6 +147,71 @@ def coos(args) -> None:
     print(f"wrote {out}")
 
 
+COOS_CLASSIFIERS = ("knn", "l1_logreg", "end_to_end")  # the study's: the random forest is left out
+
+
+def coos_runs(args) -> None:
+    """``coos-runs``: the points of finished ``kedro run --pipelines=coos_benchmark`` runs (e.g.
+    ``--env workstation`` at a budget past the study's), read back from MLflow, in the study's columns:
+    per method the report's rows (``coos_benchmark_results.csv`` artefact) for the study's classifiers,
+    the run's step count, seed and batch size (``representation.<method>.*`` parameters), and its
+    training FLOPs and CPU seconds (``training/<method>/*`` metrics). ``--runs``: run ids; default every
+    finished ``coos_benchmark`` run of the store. Rows of a run already in ``--out`` are replaced."""
+    import tempfile
+
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    client = mlflow.MlflowClient(tracking_uri=args.tracking_uri)
+    if args.runs:
+        runs = [client.get_run(r) for r in args.runs.split(",")]
+    else:
+        runs = [r for e in client.search_experiments() for r in client.search_runs(
+            [e.experiment_id], "attributes.status = 'FINISHED' and tags.`mlflow.runName` = 'coos_benchmark'")]
+    if not runs:
+        raise SystemExit(f"coos-runs: no finished coos_benchmark run in {args.tracking_uri}")
+    rows = []
+    for run in runs:
+        rid, params, metrics = run.info.run_id, run.data.params, run.data.metrics
+        if run.info.status != "FINISHED":
+            raise SystemExit(f"coos-runs: run {rid} is {run.info.status}, not FINISHED")
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = client.download_artifacts(rid, "coos_benchmark_results.csv", tmp)
+            except Exception as err:  # noqa: BLE001 - any store error: name the run and the artefact
+                raise SystemExit(f"coos-runs: run {rid} has no artefact coos_benchmark_results.csv ({err})") from err
+            report = pd.read_csv(path)
+        report = report[report.classifier.isin(COOS_CLASSIFIERS)].drop(columns="selected_by_training_cv",
+                                                                      errors="ignore")
+        for method in ("texture", *COOS_METHODS):
+            part = report[report.representation == method]
+            if part.empty:
+                raise SystemExit(f"coos-runs: run {rid}'s coos_benchmark_results.csv has no {method!r} rows")
+            if method == "texture":
+                info = dict(seed=0, steps=0, samples=0, flops=0.0, cpu_seconds=np.nan)
+            else:
+                keys = [f"representation.{method}.{k}" for k in ("steps", "seed", "batch_size")]
+                missing = [k for k in keys if k not in params] + [
+                    k for k in (f"training/{method}/flops", f"training/{method}/cpu_seconds") if k not in metrics]
+                if missing:
+                    raise SystemExit(f"coos-runs: run {rid} lacks {missing}")
+                steps = int(params[keys[0]])
+                info = dict(seed=int(params[keys[1]]), steps=steps, samples=steps * int(params[keys[2]]),
+                            flops=metrics[f"training/{method}/flops"],
+                            cpu_seconds=metrics[f"training/{method}/cpu_seconds"])
+            rows.append(part.assign(method=method, **info, wall_seconds=np.nan, run_id=rid,
+                                    env=run.data.tags.get("env", "")))
+    new = pd.concat(rows)
+    out = Path(args.out)
+    if out.exists():
+        old = pd.read_csv(out)
+        new = pd.concat([old[~old.run_id.isin(new.run_id)], new])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new.to_csv(out, index=False)
+    print(f"wrote {out}: {new.run_id.nunique()} runs", flush=True)
+
+
 TREATMENT_METHODS = {"resnet_plain": "weak", "resnet_mixup": "weak", "resnet_gru": "weak",
                      "ae": "vae", "vae": "vae", "vaeplus": "vae"}
 TREATMENT_VARIANTS = ("plate_dmso_zscore_median", "plate_dmso_zscore_tvn")  # seed 003/004: Mean, Mean +Whitened
@@ -272,7 +338,8 @@ def adaptation(args) -> None:
     ``--methods`` (e.g. ``supervised,dual_dino,oda``): only the models those methods need are
     trained, each exactly as in the full run (``run_experiment(methods=...)``, tested), so a larger
     factor can be measured for one comparison at a fraction of the cost; ``run_methods`` records
-    which ran (``run_wall_seconds`` is that subset's)."""
+    which ran (``run_wall_seconds`` is that subset's). ``accuracy_<target>``: each out-of-source
+    target's own accuracy (the mean hides which target a seed lost on; rows before session 18 lack it)."""
     import numpy as np
     import pandas as pd
     import torch
@@ -339,6 +406,7 @@ def adaptation(args) -> None:
                     "out_of_source_accuracy": float(outs.accuracy.mean()),
                     "out_of_source_macro_f1": float(outs.macro_f1.mean()),
                     "out_of_source_probe_accuracy": float(outs.probe_accuracy.mean()),
+                    **{f"accuracy_{t}": float(a) for t, a in outs.groupby("target").accuracy.mean().items()},
                     "pool_flops": pool_flops,
                     "flops": compute(method, "flops"), "cpu_seconds": compute(method, "cpu_seconds"),
                     "run_wall_seconds": wall, "run_cpu_seconds": time.process_time() - cpu,
@@ -461,6 +529,7 @@ def plot_coos(args) -> None:
     import pandas as pd
 
     df = pd.read_csv(args.out)
+    runs = pd.read_csv(args.runs_csv) if args.runs_csv and Path(args.runs_csv).exists() else None
     texture = df[df.method == "texture"]
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), sharey="row")
     summary = []
@@ -469,9 +538,18 @@ def plot_coos(args) -> None:
         tex = float(texture[(texture.split == split) & (texture.classifier == tex_row.classifier)]["balanced_error"].iloc[0]) * 100
         picked = best_rows(df[df.method != "texture"], split).assign(value=lambda d: d.balanced_error * 100)
         curves = dict(tuple(picked.groupby("curve")))
+        ran = {}
+        if runs is not None:
+            ran = dict(tuple(best_rows(runs[runs.method != "texture"], split).assign(
+                value=lambda d: d.balanced_error * 100).groupby("curve")))
         for c, (axis, label) in enumerate(AXES):
             ax = axes[r, c]
             _panel(ax, curves, tex, axis, c == 1, False, summary, {"split": split})
+            for curve, g in ran.items():  # pipeline runs: their own markers, outside the fit
+                agg = g.groupby("steps").agg(x=(axis, "mean"), m=("value", "mean"), s=("value", "std"))
+                ax.errorbar(agg.x, agg.m, yerr=agg.s.fillna(0), marker="s", mfc="none", ls="none", capsize=3,
+                            color=f"C{list(curves).index(curve)}" if curve in curves else "k",
+                            label=f"{curve}: pipeline runs ({g.seed.nunique()} seeds)")
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
             ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
@@ -480,7 +558,8 @@ def plot_coos(args) -> None:
                 ax.set_ylabel(f"{split} class-balanced error (%)")
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("COOS budget curves (simulated default design; mean ± SD over seeds; dotted: power-law fit to "
-                 f"the {FIT_POINTS} largest budgets, extended to where it would cross Texture)")
+                 f"the {FIT_POINTS} largest budgets, extended to where it would cross Texture;\nhollow squares: "
+                 "`kedro run --pipelines=coos_benchmark` runs read back from MLflow (coos-runs), not in the fit)")
     fig.tight_layout()
     _save(fig, summary, args)
 
@@ -587,8 +666,12 @@ def plot_adaptation(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("study", choices=["coos", "plot-coos", "treatment", "plot-treatment", "adaptation",
+    ap.add_argument("study", choices=["coos", "plot-coos", "coos-runs", "treatment", "plot-treatment", "adaptation",
                                       "plot-adaptation", "fit"])
+    ap.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="coos-runs: the MLflow store")
+    ap.add_argument("--runs", default=None, help="coos-runs: MLflow run ids (default: every finished coos_benchmark run)")
+    ap.add_argument("--runs-csv", default="benchmarks/results/budget_coos_runs.csv",
+                    help="coos-runs: where the runs' points go; plot-coos: drawn from there when it exists")
     ap.add_argument("--points", default=None, help="fit: steps:error pairs, e.g. 300:11.4,1000:9.5,4000:7.7")
     ap.add_argument("--target", type=float, default=None, help="fit: the error to reach (Texture's)")
     ap.add_argument("--flops-per-step", type=float, default=None, help="fit: training FLOPs per step")
@@ -614,6 +697,9 @@ def main() -> None:
         if args.points is None or args.target is None:
             ap.error("fit needs --points and --target")
         return fit_points(args)
+    if args.study == "coos-runs":
+        args.out = args.out or args.runs_csv
+        return coos_runs(args)
     study = args.study.removeprefix("plot-")
     coos_study = study == "coos"
     args.crops = args.crops or f"data/02_intermediate/{'coos' if coos_study else study}_crops"
