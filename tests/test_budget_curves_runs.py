@@ -35,29 +35,33 @@ def _report() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _run(mlflow, tmp_path, pci_steps: int, seed: int, report: bool = True) -> str:
-    with mlflow.start_run(run_name="coos_benchmark") as run:
-        mlflow.set_tag("env", "workstation")
-        for m, steps in (("deeploc", 1000), ("pci", pci_steps), ("autoencoder", 100)):
-            mlflow.log_params({f"representation.{m}.steps": steps, f"representation.{m}.seed": seed,
-                               f"representation.{m}.batch_size": 32})
-            mlflow.log_metrics({f"training/{m}/flops": steps * 4.0e10, f"training/{m}/cpu_seconds": steps * 0.3})
-        if report:
-            path = tmp_path / f"r{seed}" / "coos_benchmark_results.csv"
-            path.parent.mkdir()
-            _report().to_csv(path, index=False)
-            mlflow.log_artifact(str(path))
-    return run.info.run_id
+def _run(client, experiment: str, tmp_path, pci_steps: int, seed: int, report: bool = True) -> str:
+    """A finished ``coos_benchmark`` run, made through the client (no fluent active-run state, which
+    another test may have left behind)."""
+    run = client.create_run(experiment, run_name="coos_benchmark", tags={"env": "workstation"})
+    rid = run.info.run_id
+    for m, steps in (("deeploc", 1000), ("pci", pci_steps), ("autoencoder", 100)):
+        for key, value in (("steps", steps), ("seed", seed), ("batch_size", 32)):
+            client.log_param(rid, f"representation.{m}.{key}", value)
+        client.log_metric(rid, f"training/{m}/flops", steps * 4.0e10)
+        client.log_metric(rid, f"training/{m}/cpu_seconds", steps * 0.3)
+    if report:
+        path = tmp_path / f"r{seed}" / "coos_benchmark_results.csv"
+        path.parent.mkdir()
+        _report().to_csv(path, index=False)
+        client.log_artifact(rid, str(path))
+    client.set_terminated(rid, "FINISHED")
+    return rid
 
 
 def test_finished_runs_come_back_in_the_studys_columns(budget_curves, tmp_path):
     import mlflow
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment_id=mlflow.create_experiment("coos", artifact_location=str(tmp_path / "art")))
-    first = _run(mlflow, tmp_path, 10000, 0)
-    second = _run(mlflow, tmp_path, 10000, 1)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("coos", artifact_location=str(tmp_path / "art"))
+    first = _run(client, experiment, tmp_path, 10000, 0)
+    second = _run(client, experiment, tmp_path, 10000, 1)
     out = tmp_path / "runs.csv"
     args = argparse.Namespace(tracking_uri=uri, runs=None, out=str(out))
     budget_curves.coos_runs(args)
@@ -75,7 +79,7 @@ def test_finished_runs_come_back_in_the_studys_columns(budget_curves, tmp_path):
     budget_curves.coos_runs(argparse.Namespace(tracking_uri=uri, runs=first, out=str(out)))
     assert len(pd.read_csv(out)) == len(got)  # a run read again replaces its rows
 
-    broken = _run(mlflow, tmp_path, 300, 2, report=False)
+    broken = _run(client, experiment, tmp_path, 300, 2, report=False)
     with pytest.raises(SystemExit, match=f"run {broken} has no artefact coos_benchmark_results.csv"):
         budget_curves.coos_runs(argparse.Namespace(tracking_uri=uri, runs=broken, out=str(out)))
     assert len(pd.read_csv(out)) == len(got)  # nothing half-written
