@@ -435,6 +435,12 @@ def best_rows(df, split: str):
     return pd.concat(picked)
 
 
+def texture_error(texture, split: str) -> float:
+    """Texture's ``split`` error with its classifier chosen by Training CV (the budget-free line)."""
+    chosen = texture.loc[texture["cv_balanced_error"].idxmin()]
+    return float(texture[(texture.split == split) & (texture.classifier == chosen.classifier)]["balanced_error"].iloc[0])
+
+
 FIT_POINTS = 3  # the power law is fitted to the largest budgets only
 EXTRAPOLATION = 100  # a crossing further than this factor past the largest budget is not predicted
 
@@ -534,8 +540,7 @@ def plot_coos(args) -> None:
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), sharey="row")
     summary = []
     for r, split in enumerate(("test1", "test4")):
-        tex_row = texture.loc[texture["cv_balanced_error"].idxmin()]  # Texture's classifier chosen by Training CV
-        tex = float(texture[(texture.split == split) & (texture.classifier == tex_row.classifier)]["balanced_error"].iloc[0]) * 100
+        tex = texture_error(texture, split) * 100
         picked = best_rows(df[df.method != "texture"], split).assign(value=lambda d: d.balanced_error * 100)
         curves = dict(tuple(picked.groupby("curve")))
         ran = {}

@@ -24,6 +24,19 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture
+def budget_curves(monkeypatch):
+    """``benchmarks/budget_curves.py`` as a module (a fresh import with ``benchmarks/`` on the path)."""
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.modules.pop("budget_curves", None)
+    import budget_curves
+
+    return budget_curves
+
+
 def base_params(path: str) -> dict:
     """The ``conf/base`` value at a dotted parameter path (e.g. ``representation.deeploc``): tests
     take their settings from the one place that holds the defaults, then override a few."""

@@ -4,22 +4,9 @@ training FLOPs and CPU seconds from its metrics, the errors from its report arte
 pipeline run past the study's budgets is drawn on the study's figure."""
 
 import argparse
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def budget_curves(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    sys.modules.pop("budget_curves", None)
-    import budget_curves
-
-    return budget_curves
 
 
 def _report() -> pd.DataFrame:

@@ -4,23 +4,10 @@ carry the screen, and ``--resume`` refuses to mix rows of two screens in one CSV
 the committed curves had been scored on the JUMP-like crops while labelled BBBC021-like)."""
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def budget_curves(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    sys.modules.pop("budget_curves", None)
-    import budget_curves
-
-    return budget_curves
 
 
 def _meta(sources: int, batches_per_source: int, cells: int = 24) -> pd.DataFrame:

@@ -40,19 +40,15 @@ def test_coos_budgets_reach_the_measured_crossings(workstation):
     assert test1["deeploc fc2"] == "crossed" and rep["deeploc"]["steps"] >= 1000  # crossed by 1,000 steps
 
 
-def test_pci_budget_is_where_the_pipeline_runs_measured_the_crossing(workstation, monkeypatch):
+def test_pci_budget_is_where_the_pipeline_runs_measured_the_crossing(workstation, budget_curves):
     """``coos_benchmark --env workstation``'s PCI steps are those of the committed pipeline runs
     (``budget_curves.py coos-runs``: at least 2 training seeds) whose Training-CV-chosen PCI layer is,
     on the mean over seeds, below Texture on Test1."""
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    from budget_curves import best_rows
-
     runs = pd.read_csv(ROOT / "benchmarks/results/budget_coos_runs.csv")
     steps = workstation["representation"]["pci"]["steps"]
-    pci = best_rows(runs[(runs.method == "pci") & (runs.steps == steps)], "test1")
+    pci = budget_curves.best_rows(runs[(runs.method == "pci") & (runs.steps == steps)], "test1")
     assert pci.seed.nunique() >= 2, f"no pipeline runs of PCI at {steps} steps for 2 seeds"
-    texture = runs[(runs.method == "texture") & (runs.split == "test1")]
-    tex = texture.loc[texture.cv_balanced_error.idxmin(), "balanced_error"]  # Texture's CV-chosen classifier
+    tex = budget_curves.texture_error(runs[runs.method == "texture"], "test1")  # Texture's CV-chosen classifier
     assert pci.balanced_error.mean() < tex, "at this budget PCI's mean over seeds does not pass Texture on Test1"
 
 
