@@ -165,7 +165,12 @@ def coos_runs(args) -> None:
 
     client = mlflow.MlflowClient(tracking_uri=args.tracking_uri)
     if args.runs:
-        runs = [client.get_run(r) for r in args.runs.split(",")]
+        runs = []
+        for r in args.runs.split(","):
+            try:
+                runs.append(client.get_run(r))
+            except mlflow.exceptions.MlflowException as err:
+                raise SystemExit(f"coos-runs: --runs: no run {r!r} in {args.tracking_uri} ({err.error_code})") from err
     else:
         runs = [r for e in client.search_experiments() for r in client.search_runs(
             [e.experiment_id], "attributes.status = 'FINISHED' and tags.`mlflow.runName` = 'coos_benchmark'")]

@@ -70,3 +70,5 @@ def test_finished_runs_come_back_in_the_studys_columns(budget_curves, tmp_path):
     with pytest.raises(SystemExit, match=f"run {broken} has no artefact coos_benchmark_results.csv"):
         budget_curves.coos_runs(argparse.Namespace(tracking_uri=uri, runs=broken, out=str(out)))
     assert len(pd.read_csv(out)) == len(got)  # nothing half-written
+    with pytest.raises(SystemExit, match="--runs: no run 'nosuchrun'"):
+        budget_curves.coos_runs(argparse.Namespace(tracking_uri=uri, runs="nosuchrun", out=str(out)))
